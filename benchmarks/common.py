@@ -1,0 +1,69 @@
+"""Shared pieces of the benchmark scripts: the shared data sets, seeded runs, mean ± std, report files."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+
+from gatedrec.config import RunConfig
+from gatedrec.data import load_mmrec
+from gatedrec.io import write_json, write_text_atomic
+from gatedrec.training import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+
+DATASETS = {
+    "amazon-scientific-mm": {"folder": "amazon-scientific-mm"},
+    "lastfm-2k-multimodal": {
+        "folder": "lastfm-2k-multimodal",
+        "modalities": {"text": "all-MiniLM-L6-v2.npy", "audio": "vggish.npy"},
+    },
+    "amazon-baby-mmrec": {"folder": "amazon-baby-mmrec", "inter": "baby_mmhcl_split.inter"},
+}
+
+
+def data_config(name: str) -> dict:
+    spec = DATASETS[name]
+    return {"path": str(SHARED_DATA / spec["folder"]), "inter": spec.get("inter"), "modalities": spec.get("modalities")}
+
+
+def load_shared(name: str):
+    config = data_config(name)
+    return load_mmrec(config["path"], config["inter"], config["modalities"])
+
+
+def train_once(model: str, dataset_name: str, dataset, seed: int, overrides: dict | None = None, **train) -> dict:
+    config = RunConfig.for_model(model, seed=seed, **train)
+    config.apply(overrides or {})
+    config.data.path = data_config(dataset_name)["path"]
+    return Trainer(config, dataset, quiet=True).fit()
+
+
+def mean_std(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def machine() -> dict:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def save_report(stem: str, data: dict, markdown: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_json(RESULTS / f"{stem}.json", data)
+    write_text_atomic(RESULTS / f"{stem}.md", markdown)
+    print(markdown)
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}

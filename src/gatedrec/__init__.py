@@ -1,0 +1,3 @@
+"""gatedrec: multimodal top-K recommendation around RLMultimodalRec, with baselines and an honest protocol."""
+
+__version__ = "0.1.0"

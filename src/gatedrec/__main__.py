@@ -1,0 +1,3 @@
+from gatedrec.cli import main
+
+raise SystemExit(main())

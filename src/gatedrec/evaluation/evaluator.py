@@ -1,0 +1,86 @@
+"""Full-ranking evaluation: every user with a held-out item ranks all items, known items masked.
+
+Masking follows MMRec: the user's training items are always masked; at test time valid items are
+masked only when ``mask_valid`` is set. Ties in score are broken by the lower item id. Scores are
+computed in blocks of users, so the users x items matrix never exists whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from gatedrec.data import Dataset
+from gatedrec.evaluation.metrics import TOPKS, per_user_metrics
+
+SCORE_BLOCK_ELEMENTS = 1 << 24
+
+
+class Evaluator:
+    def __init__(self, dataset: Dataset, topks=TOPKS, mask_valid: bool = False):
+        self.dataset = dataset
+        self.topks = tuple(sorted(topks))
+        self.mask_valid = mask_valid
+
+    def masked_matrix(self, split: str) -> sp.csr_matrix:
+        """Items that must not be recommended when evaluating ``split``."""
+        if split == "test" and self.mask_valid:
+            return (self.dataset.train + self.dataset.valid).tocsr()
+        return self.dataset.train
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str) -> dict[str, float]:
+        user_emb, item_emb = model.embeddings()
+        return self.evaluate_embeddings(user_emb, item_emb, split)
+
+    @torch.no_grad()
+    def evaluate_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor, split: str) -> dict[str, float]:
+        held_out = self.dataset.split(split)
+        masked = self.masked_matrix(split)
+        users = np.flatnonzero(np.diff(held_out.indptr) > 0)
+        block = max(1, SCORE_BLOCK_ELEMENTS // max(1, self.dataset.n_items))
+        totals: dict[str, float] = {}
+        for start in range(0, len(users), block):
+            block_users = users[start : start + block]
+            ranked = self.top_items(user_emb, item_emb, block_users, masked)
+            hits = _hit_matrix(ranked, held_out[block_users])
+            n_relevant = np.diff(held_out.indptr)[block_users]
+            for name, values in per_user_metrics(hits, n_relevant, self.topks).items():
+                totals[name] = totals.get(name, 0.0) + float(values.sum())
+        return {name: total / max(1, len(users)) for name, total in totals.items()}
+
+    def top_items(self, user_emb, item_emb, users: np.ndarray, masked: sp.csr_matrix) -> np.ndarray:
+        """(len(users), max K) item ids in ranking order, masked items excluded."""
+        device = user_emb.device
+        scores = user_emb[torch.from_numpy(users).to(device)] @ item_emb.T
+        mask_rows = masked[users].tocoo()
+        scores[torch.from_numpy(mask_rows.row).to(device), torch.from_numpy(mask_rows.col).to(device)] = float("-inf")
+        return top_k_lowest_id_on_ties(scores, min(self.topks[-1], scores.shape[1])).cpu().numpy()
+
+
+def top_k_lowest_id_on_ties(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k largest scores per row, ordered by score then by lower index.
+
+    torch.topk's order among equal scores is unspecified, so rows with a tie inside the top k or at its
+    boundary are re-ranked with a stable sort; other rows keep topk's (already unique) order.
+    """
+    values, indices = torch.topk(scores, k, dim=1)
+    boundary = values[:, -1:]
+    tied = (scores >= boundary).sum(dim=1) > k
+    tied |= (values[:, 1:] == values[:, :-1]).any(dim=1)
+    if tied.any():
+        rows = torch.nonzero(tied).squeeze(1)
+        order = torch.sort(scores[rows], dim=1, descending=True, stable=True).indices[:, :k]
+        indices[rows] = order
+    return indices
+
+
+def _hit_matrix(ranked: np.ndarray, held_out_rows: sp.csr_matrix) -> np.ndarray:
+    """hits[u, r] = ranked[u, r] is among row u's held-out items (CSR with sorted indices)."""
+    n_items = held_out_rows.shape[1]
+    row_of_entry = np.repeat(np.arange(held_out_rows.shape[0]), np.diff(held_out_rows.indptr))
+    relevant_keys = row_of_entry * n_items + held_out_rows.indices
+    ranked_keys = np.arange(ranked.shape[0])[:, None] * n_items + ranked
+    positions = np.minimum(np.searchsorted(relevant_keys, ranked_keys), len(relevant_keys) - 1)
+    return relevant_keys[positions] == ranked_keys

@@ -1,0 +1,39 @@
+"""Model registry: a model is a class in its own file plus a YAML of defaults in configs/."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import yaml
+
+from gatedrec.errors import GatedRecError
+from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.bpr import BPR
+from gatedrec.models.lightgcn import LightGCN
+from gatedrec.models.rlmultimodalrec import RLMultimodalRec
+
+MODELS: dict[str, type[Recommender]] = {
+    "bpr": BPR,
+    "lightgcn": LightGCN,
+    "rlmultimodalrec": RLMultimodalRec,
+}
+
+
+def model_class(name: str) -> type[Recommender]:
+    if name not in MODELS:
+        raise GatedRecError(f"unknown model '{name}'; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def model_spec(name: str) -> dict:
+    """The model's YAML: ``params`` (defaults) and ``grid`` (hyper-parameter search space)."""
+    model_class(name)
+    text = resources.files("gatedrec.models").joinpath("configs", f"{name}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def default_params(name: str) -> dict:
+    return dict(model_spec(name)["params"])
+
+
+__all__ = ["MODELS", "Embeddings", "Recommender", "default_params", "model_class", "model_spec"]

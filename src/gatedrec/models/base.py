@@ -1,0 +1,62 @@
+"""What every model offers the trainer and the evaluator."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from gatedrec.data import Dataset
+from gatedrec.models.losses import bpr_loss, l2_per_example
+
+
+class Embeddings(NamedTuple):
+    users: torch.Tensor
+    items: torch.Tensor
+    user_ego: torch.Tensor
+    item_ego: torch.Tensor
+
+
+class Recommender(nn.Module, ABC):
+    """A model scores a user-item pair by the dot product of their final embeddings.
+
+    Subclasses build their parameters from ``dataset`` (training split only) and ``params`` (the model's
+    YAML defaults with the user's overrides) and define ``forward`` returning ``Embeddings``.
+    """
+
+    needs_modalities = False
+
+    def __init__(self, dataset: Dataset, params: dict, device: torch.device):
+        super().__init__()
+        if self.needs_modalities:
+            dataset.require_modalities(type(self).__name__)
+        self.n_users, self.n_items = dataset.n_users, dataset.n_items
+        self.reg_weight = float(params["reg_weight"])
+
+    @abstractmethod
+    def forward(self) -> Embeddings:
+        """Final and ego embeddings of all users and items."""
+
+    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor:
+        """BPR with one negative per positive plus λ · squared L2 of the batch's ego embeddings / batch size."""
+        emb = self()
+        ranking = bpr_loss(emb.users[users], emb.items[pos_items], emb.items[neg_items])
+        reg = l2_per_example(emb.user_ego[users], emb.item_ego[pos_items], emb.item_ego[neg_items])
+        return ranking + self.reg_weight * reg
+
+    @torch.no_grad()
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final user and item embeddings for ranking."""
+        emb = self()
+        return emb.users, emb.items
+
+    def parameter_groups(self) -> list[dict]:
+        """Optimiser parameter groups; models with weight decay on some parameters override this."""
+        return [{"params": list(self.parameters())}]
+
+    @torch.no_grad()
+    def explain(self) -> dict:
+        """Per-item explanations (e.g. modality shares); empty for models without any."""
+        return {}

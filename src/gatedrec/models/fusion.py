@@ -1,0 +1,103 @@
+"""Per-item fusion of modality features into one content vector (RLMultimodalRec's gate and its ablations)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from gatedrec.data import Modality
+from gatedrec.errors import GatedRecError
+
+FUSIONS = ("gate", "concat", "mean", "sum", "none")
+GATES = ("element", "scalar")
+FEATURE_NORMS = ("l2", "standard", "none")
+
+
+def check_fusion(fusion: str, modality_names: list[str]) -> None:
+    single = [f"{name}-only" for name in modality_names]
+    if fusion not in FUSIONS and fusion not in single:
+        raise GatedRecError(f"fusion '{fusion}' is unknown; choose one of {', '.join(FUSIONS + tuple(single))}")
+
+
+def normalize_features(modality: Modality, how: str) -> np.ndarray:
+    """Scale features of present items; absent rows stay zero."""
+    if how not in FEATURE_NORMS:
+        raise GatedRecError(f"feature_norm '{how}' is unknown; choose one of {', '.join(FEATURE_NORMS)}")
+    features = modality.features.astype(np.float32, copy=True)
+    present = features[modality.present]
+    if how == "l2":
+        present /= np.maximum(np.linalg.norm(present, axis=1, keepdims=True), 1e-12)
+    elif how == "standard":
+        present = (present - present.mean(axis=0)) / np.maximum(present.std(axis=0), 1e-6)
+    features[modality.present] = present
+    features[~modality.present] = 0.0
+    return features
+
+
+class ModalityFusion(nn.Module):
+    """c_i = Σ_m w_im ⊙ (W_m x_i^m + b_m) with weights from the chosen fusion.
+
+    gate: w_i = softmax over modalities of the logits W_g [p_i^1 || ... || p_i^M] + b_g, per dimension
+    (element) or one per modality (scalar); for two modalities this is g_i = sigmoid(...) on one of them.
+    A modality an item lacks is masked out of the softmax. mean / sum / <name>-only use fixed weights over
+    the present modalities; concat mixes the concatenation with one linear layer.
+    """
+
+    def __init__(self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str):
+        super().__init__()
+        self.names = list(modalities)
+        check_fusion(fusion, self.names)
+        if gate not in GATES:
+            raise GatedRecError(f"gate '{gate}' is unknown; choose one of {', '.join(GATES)}")
+        self.fusion, self.gate_kind, self.dim = fusion, gate, dim
+        for index, modality in enumerate(modalities.values()):
+            self.register_buffer(f"features_{index}", torch.from_numpy(normalize_features(modality, feature_norm)))
+        presence = np.stack([modality.present for modality in modalities.values()], axis=1)
+        self.register_buffer("present", torch.from_numpy(presence))
+        self.projections = nn.ModuleList(nn.Linear(modality.dim, dim) for modality in modalities.values())
+        n_modalities = len(self.names)
+        if fusion == "gate" and n_modalities > 1:
+            self.gate = nn.Linear(n_modalities * dim, n_modalities * (dim if gate == "element" else 1))
+        if fusion == "concat":
+            self.mix = nn.Linear(n_modalities * dim, dim)
+
+    def projected(self) -> torch.Tensor:
+        """(items, modalities, dim) projections, zero where an item lacks the modality."""
+        stacked = torch.stack(
+            [projection(getattr(self, f"features_{index}")) for index, projection in enumerate(self.projections)],
+            dim=1,
+        )
+        return stacked * self.present.unsqueeze(-1)
+
+    def weights(self, projected: torch.Tensor) -> torch.Tensor:
+        """(items, modalities, dim or 1) fusion weights over the present modalities."""
+        present = self.present.unsqueeze(-1).to(projected.dtype)
+        if self.fusion == "gate" and hasattr(self, "gate"):
+            logits = self.gate(projected.flatten(1)).view(projected.shape[0], len(self.names), -1)
+            logits = logits.masked_fill(present == 0, float("-inf"))
+            return torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
+        if self.fusion == "mean":
+            return present / present.sum(dim=1, keepdim=True).clamp(min=1)
+        if self.fusion.endswith("-only"):
+            chosen = torch.zeros_like(present)
+            chosen[:, self.names.index(self.fusion[: -len("-only")])] = 1.0
+            return chosen * present
+        return present  # sum, and a gate over a single modality
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Content vectors (items, dim) and the fusion weights (None for concat)."""
+        projected = self.projected()
+        if self.fusion == "concat":
+            return self.mix(projected.flatten(1)), None
+        weights = self.weights(projected)
+        return (weights * projected).sum(dim=1), weights
+
+    @torch.no_grad()
+    def modality_shares(self) -> dict[str, np.ndarray]:
+        """Each item's mean weight per modality: the share of the item's content that comes from it."""
+        _, weights = self()
+        if weights is None:
+            return {}
+        shares = weights.mean(dim=-1).cpu().numpy()
+        return {name: shares[:, index] for index, name in enumerate(self.names)}

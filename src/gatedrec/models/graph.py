@@ -1,0 +1,88 @@
+"""The normalised user-item graph and LightGCN propagation over it."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def normalized_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
+    """Â = D^-1/2 A D^-1/2 for A = [[0, R], [R^T, 0]], no self-loops; isolated nodes get all-zero rows."""
+    bipartite = sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float32)
+    degree = np.asarray(bipartite.sum(axis=1)).ravel()
+    inverse_sqrt = np.zeros_like(degree)
+    np.power(degree, -0.5, out=inverse_sqrt, where=degree > 0)
+    scale = sp.diags(inverse_sqrt.astype(np.float32))
+    normalized = (scale @ bipartite @ scale).tocsr()
+    normalized.sort_indices()
+    return normalized.astype(np.float32)
+
+
+def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    matrix = matrix.tocsr()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64)),
+            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.data.astype(np.float32)),
+            size=matrix.shape,
+            device=device,
+            check_invariants=False,
+        )
+
+
+class _SymmetricSpmm(torch.autograd.Function):
+    """Â X with the gradient Â^T G = Â G, since Â is symmetric: no transpose is ever built."""
+
+    @staticmethod
+    def forward(ctx, adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        ctx.adjacency = adjacency
+        return torch.sparse.mm(adjacency, dense)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        return None, torch.sparse.mm(ctx.adjacency, grad_output)
+
+
+def symmetric_spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    return _SymmetricSpmm.apply(adjacency, dense)
+
+
+def light_propagate(adjacency: torch.Tensor, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """LightGCN: E^(k+1) = Â E^(k); returns mean(E^(0), ..., E^(K))."""
+    layer_sum = ego
+    layer = ego
+    for _ in range(n_layers):
+        layer = symmetric_spmm(adjacency, layer)
+        layer_sum = layer_sum + layer
+    return layer_sum / (n_layers + 1)
+
+
+def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, block_rows: int = 2048) -> sp.csr_matrix:
+    """Symmetrically normalised cosine k-nearest-neighbour graph of items, built block by block.
+
+    Only items that have the modality get neighbours; the dense items x items similarity never exists
+    whole, at most ``block_rows`` rows of it at a time.
+    """
+    n_items = features.shape[0]
+    rows = np.flatnonzero(present)
+    unit = torch.from_numpy(features[rows])
+    unit = unit / unit.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    k = min(k, len(rows) - 1)
+    neighbour_parts = []
+    for start in range(0, len(rows), block_rows):
+        similarity = unit[start : start + block_rows] @ unit.T
+        similarity[torch.arange(similarity.shape[0]), torch.arange(start, start + similarity.shape[0])] = -np.inf
+        neighbour_parts.append(torch.topk(similarity, k, dim=1).indices.numpy())
+    neighbours = rows[np.concatenate(neighbour_parts)]
+    sources = np.repeat(rows, k)
+    adjacency = sp.csr_matrix((np.ones(len(sources), np.float32), (sources, neighbours.ravel())), shape=(n_items,) * 2)
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    inverse_sqrt = np.zeros_like(degree)
+    np.power(degree, -0.5, out=inverse_sqrt, where=degree > 0)
+    scale = sp.diags(inverse_sqrt.astype(np.float32))
+    return (scale @ adjacency @ scale).tocsr().astype(np.float32)

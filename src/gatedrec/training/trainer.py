@@ -1,0 +1,227 @@
+"""The training loop: BPR batches, evaluation on valid, early stopping, checkpoints and resume.
+
+A run folder holds ``config.yaml``, ``train.log``, ``checkpoints/last.pt`` (everything needed to resume),
+``checkpoints/best.pt`` (the model at the best valid Recall@20) and, when training ends, ``metrics.json``.
+Each epoch draws its randomness from (seed, epoch) alone, so a resumed run ends exactly where an
+uninterrupted run with the same seed ends.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gatedrec.config import RunConfig
+from gatedrec.data import Dataset
+from gatedrec.errors import GatedRecError
+from gatedrec.evaluation import Evaluator
+from gatedrec.io import write_atomic, write_json
+from gatedrec.models import Recommender, model_class
+from gatedrec.progress import console, progress_bar
+from gatedrec.training.sampling import NegativeSampler
+
+VALID_METRIC = "recall@20"
+REPORTED_METRICS = ("recall@20", "ndcg@20")
+
+
+@dataclass
+class TrainingState:
+    next_epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    evals_since_best: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: list[float] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+
+def build_model(config: RunConfig, dataset: Dataset) -> Recommender:
+    device = resolve_device(config.train.device)
+    torch.manual_seed(config.train.seed)
+    model = model_class(config.model)(dataset, config.params, device)
+    return model.to(device)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GatedRecError(f"--device {name} was asked for, but PyTorch sees no CUDA device; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise GatedRecError(f"unknown device '{name}'; use cpu, cuda or cuda:N") from None
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, dataset: Dataset, out_dir: str | Path | None = None, quiet: bool = False):
+        self.config, self.dataset, self.quiet = config, dataset, quiet
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        if config.train.threads > 0:
+            torch.set_num_threads(config.train.threads)
+        self.model = build_model(config, dataset)
+        self.optimizer = torch.optim.Adam(self.model.parameter_groups(), lr=config.train.learning_rate)
+        self.sampler = NegativeSampler(dataset.train)
+        self.evaluator = Evaluator(dataset, mask_valid=config.train.mask_valid)
+        self.state = TrainingState()
+        self.best_in_memory: dict | None = None
+        self.device = resolve_device(config.train.device)
+
+    # ---- run folder -------------------------------------------------------------------------
+    def path(self, name: str) -> Path | None:
+        return self.out_dir / name if self.out_dir is not None else None
+
+    def log(self, line: str) -> None:
+        if not self.quiet:
+            console.print(line)
+        if self.out_dir is not None:
+            with open(self.out_dir / "train.log", "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    def save_checkpoint(self, name: str, with_state: bool) -> None:
+        if self.out_dir is None:
+            if name == "best.pt":
+                self.best_in_memory = {key: value.clone() for key, value in self.model.state_dict().items()}
+            return
+        payload = {"model": self.model.state_dict()}
+        if with_state:
+            payload |= {"optimizer": self.optimizer.state_dict(), "state": asdict(self.state)}
+        write_atomic(self.out_dir / "checkpoints" / name, lambda tmp: torch.save(payload, tmp))
+
+    def resume(self) -> None:
+        path = self.path("checkpoints/last.pt")
+        if path is None or not path.exists():
+            raise GatedRecError(f"nothing to resume: '{path}' does not exist; start the run without --resume")
+        payload = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.state = TrainingState(**payload["state"])
+        self.log(f"resumed from epoch {self.state.next_epoch}")
+
+    # ---- training -----------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.out_dir / "config.yaml")
+        if resume:
+            self.resume()
+        train = self.config.train
+        with progress_bar(self.quiet) as progress:
+            epochs_task = progress.add_task("epochs", total=train.epochs, completed=self.state.next_epoch, unit="epoch")
+            batches_task = progress.add_task("batches", total=self.sampler.n_batches(train.batch_size), unit="batch")
+            while self.state.next_epoch < train.epochs and self.state.evals_since_best < train.patience:
+                epoch = self.state.next_epoch
+                progress.reset(batches_task)
+                loss = self.train_epoch(epoch, lambda: progress.advance(batches_task))
+                self.state.next_epoch = epoch + 1
+                if self.state.next_epoch % train.eval_every == 0 or self.state.next_epoch == train.epochs:
+                    self.validate(epoch, loss)
+                self.save_checkpoint("last.pt", with_state=True)
+                progress.advance(epochs_task)
+        return self.finish()
+
+    def train_epoch(self, epoch: int, on_batch) -> float:
+        seed = self.config.train.seed
+        rng = np.random.default_rng([seed, epoch])
+        torch.manual_seed(seed * 1_000_003 + epoch)
+        self.model.train()
+        started = time.perf_counter()
+        total_loss, n_batches = 0.0, 0
+        for users, positives, negatives in self.sampler.epoch(self.config.train.batch_size, rng):
+            batch = [torch.from_numpy(array).to(self.device) for array in (users, positives, negatives)]
+            loss = self.model.loss(*batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total_loss += float(loss.detach())
+            n_batches += 1
+            on_batch()
+        if not math.isfinite(total_loss):
+            raise GatedRecError(
+                f"training diverged at epoch {epoch + 1} (loss is {total_loss}); lower learning_rate or raise reg_weight"
+            )
+        self.state.train_seconds += time.perf_counter() - started
+        return total_loss / max(1, n_batches)
+
+    def validate(self, epoch: int, loss: float) -> None:
+        self.model.eval()
+        started = time.perf_counter()
+        valid = self.evaluator.evaluate(self.model, "valid")
+        self.state.eval_seconds.append(time.perf_counter() - started)
+        score = valid[VALID_METRIC]
+        improved = score > self.state.best_score
+        if improved:
+            self.state.best_score, self.state.best_epoch, self.state.evals_since_best = score, epoch + 1, 0
+            self.save_checkpoint("best.pt", with_state=False)
+        else:
+            self.state.evals_since_best += 1
+        self.state.history.append({"epoch": epoch + 1, "loss": loss, **{k: valid[k] for k in REPORTED_METRICS}})
+        marker = " *" if improved else ""
+        self.log(
+            f"epoch {epoch + 1:4d}  loss {loss:.4f}  valid recall@20 {valid['recall@20']:.4f}  "
+            f"ndcg@20 {valid['ndcg@20']:.4f}{marker}"
+        )
+
+    # ---- results ------------------------------------------------------------------------------
+    def load_best(self) -> None:
+        path = self.path("checkpoints/best.pt")
+        if path is not None and path.exists():
+            self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=False)["model"])
+        elif self.best_in_memory is not None:
+            self.model.load_state_dict(self.best_in_memory)
+
+    def finish(self) -> dict:
+        self.load_best()
+        self.model.eval()
+        valid = self.evaluator.evaluate(self.model, "valid")
+        test = self.evaluator.evaluate(self.model, "test")
+        epochs_run = self.state.next_epoch
+        metrics = {
+            "model": self.config.model,
+            "data": self.config.data.path or self.dataset.name,
+            "seed": self.config.train.seed,
+            "params": self.config.params,
+            "best_epoch": self.state.best_epoch,
+            "epochs_run": epochs_run,
+            "train_seconds": self.state.train_seconds,
+            "seconds_per_epoch": self.state.train_seconds / max(1, epochs_run),
+            "eval_seconds_per_pass": float(np.mean(self.state.eval_seconds)) if self.state.eval_seconds else None,
+            "peak_memory_mb": peak_memory_mb(),
+            "mask_valid_at_test": self.config.train.mask_valid,
+            "valid": valid,
+            "test": test,
+            "modality_shares": summarize_shares(self.model.explain()),
+            "history": self.state.history,
+        }
+        if self.out_dir is not None:
+            write_json(self.out_dir / "metrics.json", metrics)
+            write_item_shares(self.out_dir / "item_shares.tsv", self.model.explain())
+        self.log(
+            f"best epoch {self.state.best_epoch}: test recall@20 {test['recall@20']:.4f}  ndcg@20 {test['ndcg@20']:.4f}"
+        )
+        return metrics
+
+
+def summarize_shares(shares: dict[str, np.ndarray]) -> dict:
+    return {
+        name: {"mean": float(values.mean()), "std": float(values.std()), "median": float(np.median(values))}
+        for name, values in shares.items()
+    }
+
+
+def write_item_shares(path: Path, shares: dict[str, np.ndarray]) -> None:
+    if not shares:
+        return
+    names = list(shares)
+    lines = ["itemID\t" + "\t".join(f"{name}_share" for name in names)]
+    rows = np.stack([shares[name] for name in names], axis=1)
+    lines += [f"{item}\t" + "\t".join(f"{value:.6f}" for value in row) for item, row in enumerate(rows)]
+    write_atomic(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n", encoding="utf-8"))

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from gatedrec.data import Modality
+from gatedrec.errors import GatedRecError
+from gatedrec.models.fusion import ModalityFusion
+
+
+def modalities(n_items=6, present_visual=None):
+    rng = np.random.default_rng(0)
+    visual = Modality(rng.standard_normal((n_items, 5)).astype(np.float32), np.ones(n_items, dtype=bool))
+    if present_visual is not None:
+        visual.present = present_visual
+        visual.features[~present_visual] = 0
+    text = Modality(rng.standard_normal((n_items, 3)).astype(np.float32), np.ones(n_items, dtype=bool))
+    return {"visual": visual, "text": text}
+
+
+def test_element_gate_is_in_open_unit_interval_and_weights_sum_to_one():
+    torch.manual_seed(0)
+    fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate="element", feature_norm="l2")
+    content, weights = fusion()
+    assert content.shape == (6, 4)
+    assert weights.shape == (6, 2, 4)
+    assert torch.all((weights > 0) & (weights < 1))
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(6, 4))
+    projected = fusion.projected()
+    torch.testing.assert_close(content, weights[:, 0] * projected[:, 0] + (1 - weights[:, 0]) * projected[:, 1])
+
+
+def test_two_modality_gate_is_a_sigmoid_of_an_affine_map():
+    fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate="element", feature_norm="none")
+    projected = fusion.projected()
+    logits = fusion.gate(projected.flatten(1)).view(6, 2, 4)
+    torch.testing.assert_close(fusion.weights(projected)[:, 0], torch.sigmoid(logits[:, 0] - logits[:, 1]))
+
+
+def test_scalar_gate_has_one_weight_per_modality():
+    fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate="scalar", feature_norm="l2")
+    _, weights = fusion()
+    assert weights.shape == (6, 2, 1)
+
+
+def test_missing_modality_is_masked_out_not_filled():
+    present = np.array([True, False, True, False, True, True])
+    fusion = ModalityFusion(modalities(present_visual=present), dim=4, fusion="gate", gate="element", feature_norm="l2")
+    content, weights = fusion()
+    assert torch.all(weights[~torch.from_numpy(present), 0] == 0)
+    assert torch.all(weights[~torch.from_numpy(present), 1] == 1)
+    projected = fusion.projected()
+    torch.testing.assert_close(content[1], projected[1, 1])
+    shares = fusion.modality_shares()
+    assert shares["visual"][1] == 0 and shares["text"][1] == 1
+
+
+@pytest.mark.parametrize("fusion_name", ["mean", "sum", "concat", "visual-only", "text-only"])
+def test_ablation_fusions_give_item_vectors(fusion_name):
+    fusion = ModalityFusion(modalities(), dim=4, fusion=fusion_name, gate="element", feature_norm="l2")
+    content, _ = fusion()
+    assert content.shape == (6, 4)
+    if fusion_name == "visual-only":
+        torch.testing.assert_close(content, fusion.projected()[:, 0])
+
+
+def test_unknown_fusion_is_refused():
+    with pytest.raises(GatedRecError, match="fusion 'audio-only' is unknown"):
+        ModalityFusion(modalities(), dim=4, fusion="audio-only", gate="element", feature_norm="l2")

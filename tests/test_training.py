@@ -1,0 +1,87 @@
+import json
+
+import pytest
+
+from gatedrec.config import RunConfig
+from gatedrec.data import load_mmrec
+from gatedrec.errors import GatedRecError
+from gatedrec.training import Trainer
+
+
+def config_for(model, **train):
+    settings = {"epochs": 6, "patience": 20, "seed": 1, "batch_size": 256} | train
+    return RunConfig.for_model(model, **settings)
+
+
+@pytest.mark.parametrize("model", ["bpr", "lightgcn", "rlmultimodalrec"])
+def test_models_learn_on_generated_data(small_generated, model):
+    metrics = Trainer(config_for(model, epochs=15), small_generated.dataset, quiet=True).fit()
+    assert metrics["epochs_run"] == 15
+    assert 0 < metrics["test"]["recall@20"] <= 1
+    first, best = metrics["history"][0]["recall@20"], max(h["recall@20"] for h in metrics["history"])
+    assert best > first
+    assert set(metrics["test"]) >= {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit") for k in (5, 10, 20, 50)}
+
+
+def test_same_seed_gives_same_numbers(small_generated):
+    first = Trainer(config_for("lightgcn"), small_generated.dataset, quiet=True).fit()
+    second = Trainer(config_for("lightgcn"), small_generated.dataset, quiet=True).fit()
+    assert first["test"] == second["test"]
+
+
+def test_run_folder_holds_config_log_checkpoint_and_metrics(tmp_path, small_generated):
+    metrics = Trainer(config_for("rlmultimodalrec"), small_generated.dataset, tmp_path / "run", quiet=True).fit()
+    for name in ("config.yaml", "train.log", "checkpoints/best.pt", "checkpoints/last.pt", "item_shares.tsv"):
+        assert (tmp_path / "run" / name).exists(), name
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["test"] == metrics["test"]
+    assert set(saved["modality_shares"]) == {"visual", "text"}
+    assert 0 < saved["modality_shares"]["visual"]["mean"] < 1
+    assert 1 <= saved["best_epoch"] <= saved["epochs_run"]
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, small_generated, monkeypatch):
+    config = config_for("rlmultimodalrec", epochs=8)
+    uninterrupted = Trainer(config, small_generated.dataset, tmp_path / "full", quiet=True).fit()
+
+    saves = {"count": 0}
+    original = Trainer.save_checkpoint
+
+    def crash_after_three_epochs(self, name, with_state):
+        original(self, name, with_state)
+        if name == "last.pt":
+            saves["count"] += 1
+            if saves["count"] == 3:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", crash_after_three_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config_for("rlmultimodalrec", epochs=8), small_generated.dataset, tmp_path / "cut", quiet=True).fit()
+    monkeypatch.setattr(Trainer, "save_checkpoint", original)
+    resumed = Trainer(config_for("rlmultimodalrec", epochs=8), small_generated.dataset, tmp_path / "cut", quiet=True).fit(
+        resume=True
+    )
+    assert resumed["history"] == uninterrupted["history"]
+    assert resumed["test"] == uninterrupted["test"]
+
+
+def test_early_stopping_respects_patience(small_generated):
+    metrics = Trainer(config_for("bpr", epochs=200, patience=2, learning_rate=0.05), small_generated.dataset, quiet=True).fit()
+    assert metrics["epochs_run"] - metrics["best_epoch"] == 2
+
+
+def test_unknown_config_key_is_refused():
+    config = RunConfig.for_model("lightgcn")
+    with pytest.raises(GatedRecError, match="unknown config key 'n_layer'"):
+        config.apply_assignments(["n_layer=3"])
+    with pytest.raises(GatedRecError, match="expects a int"):
+        config.apply_assignments(["n_layers=two"])
+    config.apply_assignments(["n_layers=3", "reg_weight=1e-3", "epochs=5"])
+    assert config.params["n_layers"] == 3 and config.train.epochs == 5
+
+
+def test_training_on_amazon_scientific_mm_for_a_few_epochs(shared_data):
+    dataset = load_mmrec(shared_data / "amazon-scientific-mm")
+    metrics = Trainer(config_for("rlmultimodalrec", epochs=3, batch_size=2048), dataset, quiet=True).fit()
+    assert metrics["epochs_run"] == 3
+    assert metrics["test"]["recall@20"] > 0.02  # popularity-level ranking is reached within a few epochs
