@@ -25,7 +25,7 @@ LATENT_DIM = 16
 CLEAN_NOISE = 0.3
 NOISY_NOISE = 3.0
 MIN_PER_USER = 5
-OVERSAMPLE = 1.4
+OVERSAMPLE = 2.0
 USER_CHUNK = 200_000
 FILE_FOR_MODALITY = {"visual": "image_feat.npy", "text": "text_feat.npy"}
 
@@ -87,7 +87,8 @@ def _check_sizes(n_users: int, n_items: int, n_interactions: int) -> None:
 def _user_activity(rng: np.random.Generator, n_users: int, n_items: int, n_interactions: int) -> np.ndarray:
     activity = rng.lognormal(0.0, 0.8, n_users)
     extra = n_interactions - MIN_PER_USER * n_users
-    counts = MIN_PER_USER + np.floor(activity / activity.sum() * extra).astype(np.int64)
+    share = activity / activity.sum() * extra
+    counts = MIN_PER_USER + np.floor(share).astype(np.int64) + (rng.random(n_users) < share % 1)
     return np.minimum(counts, n_items // 2)
 
 

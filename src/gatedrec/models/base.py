@@ -40,8 +40,10 @@ class Recommender(nn.Module, ABC):
         """Final and ego embeddings of all users and items."""
 
     def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor:
+        return self.embedding_loss(self(), users, pos_items, neg_items)
+
+    def embedding_loss(self, emb: Embeddings, users, pos_items, neg_items) -> torch.Tensor:
         """BPR with one negative per positive plus λ · squared L2 of the batch's ego embeddings / batch size."""
-        emb = self()
         ranking = bpr_loss(emb.users[users], emb.items[pos_items], emb.items[neg_items])
         reg = l2_per_example(emb.user_ego[users], emb.item_ego[pos_items], emb.item_ego[neg_items])
         return ranking + self.reg_weight * reg

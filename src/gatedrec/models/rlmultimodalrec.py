@@ -19,6 +19,7 @@ import torch
 
 from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings
+from gatedrec.models.losses import bpr_loss
 from gatedrec.models.graph import knn_item_graph, symmetric_spmm, to_torch_csr
 from gatedrec.models.fusion import ModalityFusion
 from gatedrec.models.lightgcn import LightGCN
@@ -43,12 +44,24 @@ class RLMultimodalRec(LightGCN):
             raise GatedRecError("placement 'content-only' needs content; pick a fusion other than 'none'")
         self.content_weight_decay = float(params["content_weight_decay"])
         self.item_graph_layers = int(params["item_graph_layers"])
+        self.content_loss_weight = float(params["content_loss_weight"])
         self.item_graph = None
         if int(params["item_knn_k"]) > 0:
             dataset.require_modalities("rlmultimodalrec with item_knn_k > 0")
             self.item_graph = to_torch_csr(item_content_graph(dataset, int(params["item_knn_k"])), device)
 
     def forward(self) -> Embeddings:
+        return self.embeddings_and_content()[0]
+
+    def loss(self, users, pos_items, neg_items):
+        """The base BPR loss, plus (content_loss_weight > 0, ours) BPR on the content vectors alone."""
+        emb, content = self.embeddings_and_content()
+        total = self.embedding_loss(emb, users, pos_items, neg_items)
+        if self.content_loss_weight > 0 and content is not None:
+            total = total + self.content_loss_weight * bpr_loss(emb.users[users], content[pos_items], content[neg_items])
+        return total
+
+    def embeddings_and_content(self) -> tuple[Embeddings, torch.Tensor | None]:
         content = self.fusion()[0] if self.fusion is not None else None
         if content is None or self.placement == "late":
             item_ego = self.item_emb
@@ -64,7 +77,7 @@ class RLMultimodalRec(LightGCN):
             for _ in range(self.item_graph_layers):
                 neighbourhood = symmetric_spmm(self.item_graph, neighbourhood)
             items = items + neighbourhood
-        return Embeddings(users, items, self.user_emb, item_ego)
+        return Embeddings(users, items, self.user_emb, item_ego), content
 
     def parameter_groups(self) -> list[dict]:
         embeddings = [self.user_emb, self.item_emb]

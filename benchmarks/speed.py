@@ -1,0 +1,128 @@
+"""Speed benchmark: seconds per training epoch and per full evaluation pass, where the time goes, peak memory.
+
+Cases (each in a fresh process, so peak memory is its own):
+- LightGCN (2 layers, reg 1e-4, batch 2048) on amazon-baby-mmrec (MMHCL split), as MMRec was timed in
+  ../shared/REFERENCE.md;
+- LightGCN and RLMultimodalRec on generated data of Baby's size with a 4096-d visual and a 384-d text
+  modality.
+
+    python benchmarks/speed.py [--epochs 5] [--evals 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from common import load_shared, machine, save_report  # noqa: E402
+
+from gatedrec.config import RunConfig  # noqa: E402
+from gatedrec.data.synthetic import generate  # noqa: E402
+from gatedrec.evaluation import Evaluator  # noqa: E402
+from gatedrec.training import NegativeSampler, build_model  # noqa: E402
+from gatedrec.training.trainer import peak_memory_mb  # noqa: E402
+
+MMREC = {"lightgcn|amazon-baby-mmrec": (2.75, 2.08), "lightgcn|generated-baby": (3.5, 2.35)}
+CASES = [("lightgcn", "amazon-baby-mmrec"), ("lightgcn", "generated-baby"), ("rlmultimodalrec", "generated-baby")]
+
+
+def load(dataset_name: str):
+    if dataset_name == "generated-baby":
+        return generate(19445, 7050, 165707, {"visual": 4096, "text": 384}, seed=1).dataset
+    return load_shared(dataset_name)
+
+
+def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict:
+    dataset = load(dataset_name)
+    config = RunConfig.for_model(model_name, seed=1)
+    if model_name == "lightgcn":
+        config.apply({"n_layers": 2, "reg_weight": 1e-4})
+    model = build_model(config, dataset)
+    optimizer = torch.optim.Adam(model.parameter_groups(), lr=config.train.learning_rate)
+    sampler = NegativeSampler(dataset.train)
+    parts = {"sampling": 0.0, "forward + loss": 0.0, "backward": 0.0, "optimiser": 0.0}
+    epoch_seconds = []
+    for epoch in range(epochs):
+        rng = np.random.default_rng([1, epoch])
+        started = time.perf_counter()
+        mark = started
+        for users, positives, negatives in sampler.epoch(config.train.batch_size, rng):
+            batch = [torch.from_numpy(array) for array in (users, positives, negatives)]
+            mark = _add(parts, "sampling", mark)
+            loss = model.loss(*batch)
+            mark = _add(parts, "forward + loss", mark)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            mark = _add(parts, "backward", mark)
+            optimizer.step()
+            mark = _add(parts, "optimiser", mark)
+        epoch_seconds.append(time.perf_counter() - started)
+    evaluator = Evaluator(dataset)
+    eval_seconds = []
+    for _ in range(evals):
+        started = time.perf_counter()
+        evaluator.evaluate(model, "valid")
+        eval_seconds.append(time.perf_counter() - started)
+    return {
+        "model": model_name,
+        "data": dataset_name,
+        "train_pairs": int(dataset.train.nnz),
+        "seconds_per_epoch": statistics.median(epoch_seconds),
+        "epoch_seconds": epoch_seconds,
+        "seconds_per_eval_pass": statistics.median(eval_seconds),
+        "eval_seconds": eval_seconds,
+        "profile_share": {name: seconds / sum(epoch_seconds) for name, seconds in parts.items()},
+        "peak_memory_mb": peak_memory_mb(),
+    }
+
+
+def _add(parts: dict, name: str, mark: float) -> float:
+    now = time.perf_counter()
+    parts[name] += now - mark
+    return now
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [
+        "| model | data | s/epoch (median) | MMRec s/epoch | s/eval pass (median) | MMRec s/eval | peak MB | where training time goes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        mmrec_epoch, mmrec_eval = MMREC.get(f"{result['model']}|{result['data']}", (None, None))
+        profile = ", ".join(f"{name} {share:.0%}" for name, share in result["profile_share"].items())
+        lines.append(
+            f"| {result['model']} | {result['data']} | {result['seconds_per_epoch']:.3f} | {mmrec_epoch or 'n/a'} | "
+            f"{result['seconds_per_eval_pass']:.3f} | {mmrec_eval or 'n/a'} | {result['peak_memory_mb']:.0f} | {profile} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--evals", type=int, default=5)
+    args = parser.parse_args()
+    results = []
+    for model_name, dataset_name in CASES:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            result = pool.submit(measure, model_name, dataset_name, args.epochs, args.evals).result()
+        print(f"{model_name} on {dataset_name}: {result['seconds_per_epoch']:.3f} s/epoch, "
+              f"{result['seconds_per_eval_pass']:.3f} s/eval", flush=True)
+        results.append(result)
+    intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes; MMRec's figures from "
+             f"../shared/REFERENCE.md (same machine type). Machine: {machine()}.\n\n")
+    save_report("speed", {"machine": machine(), "results": results}, "# Speed\n\n" + intro + markdown(results))
+
+
+if __name__ == "__main__":
+    main()
