@@ -66,3 +66,16 @@ def test_ablation_fusions_give_item_vectors(fusion_name):
 def test_unknown_fusion_is_refused():
     with pytest.raises(GatedRecError, match="fusion 'audio-only' is unknown"):
         ModalityFusion(modalities(), dim=4, fusion="audio-only", gate="element", feature_norm="l2")
+
+
+def test_wide_features_are_reduced_to_principal_components():
+    rng = np.random.default_rng(3)
+    signal = rng.standard_normal((40, 2)) @ rng.standard_normal((2, 30))
+    wide = Modality((signal + 0.01 * rng.standard_normal((40, 30))).astype(np.float32), np.ones(40, dtype=bool))
+    torch.manual_seed(0)
+    fusion = ModalityFusion({"visual": wide}, dim=4, fusion="gate", gate="element", feature_norm="none", max_feature_dim=3)
+    assert fusion.projections[0].in_features == 3
+    reduced = fusion.features_0.numpy()
+    centred = wide.features - wide.features.mean(axis=0)
+    kept = (reduced ** 2).sum() / (centred ** 2).sum()
+    assert kept > 0.99  # two latent directions carry almost all variance, and they are kept

@@ -2,7 +2,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from gatedrec.models.graph import light_propagate, normalized_adjacency, symmetric_spmm, to_torch_csr
+from gatedrec.models.graph import SymmetricOperator, light_propagate, normalized_adjacency, symmetric_spmm, to_torch_csr
 
 
 def dense_reference(train: np.ndarray) -> np.ndarray:
@@ -28,7 +28,7 @@ def test_propagation_and_its_gradient_match_dense_maths():
     rng = np.random.default_rng(1)
     train = (rng.random((6, 4)) < 0.5).astype(np.float32)
     dense = torch.tensor(dense_reference(train), dtype=torch.float32)
-    sparse = to_torch_csr(normalized_adjacency(sp.csr_matrix(train)))
+    sparse = SymmetricOperator(normalized_adjacency(sp.csr_matrix(train)))
     ego = torch.randn(10, 3, requires_grad=True)
     out = light_propagate(sparse, ego, 2)
     expected = (ego + dense @ ego + dense @ dense @ ego) / 3
@@ -39,3 +39,12 @@ def test_propagation_and_its_gradient_match_dense_maths():
     ((ego_ref + dense @ ego_ref + dense @ dense @ ego_ref) / 3 * weights).sum().backward()
     torch.testing.assert_close(grad, ego_ref.grad)
     torch.testing.assert_close(symmetric_spmm(sparse, ego.detach()), dense @ ego.detach())
+
+
+def test_torch_sparse_path_matches_scipy_path():
+    rng = np.random.default_rng(2)
+    adjacency = normalized_adjacency(sp.csr_matrix((rng.random((5, 4)) < 0.5).astype(np.float32)))
+    dense = torch.randn(9, 3)
+    scipy_result = SymmetricOperator(adjacency) @ dense
+    torch_result = torch.sparse.mm(to_torch_csr(adjacency), dense)
+    torch.testing.assert_close(scipy_result, torch_result)

@@ -62,13 +62,13 @@ class Evaluator:
 def top_k_lowest_id_on_ties(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the k largest scores per row, ordered by score then by lower index.
 
-    torch.topk's order among equal scores is unspecified, so rows with a tie inside the top k or at its
-    boundary are re-ranked with a stable sort; other rows keep topk's (already unique) order.
+    torch.topk's order among equal scores is unspecified, so rows with a tie inside the top k + 1 (which
+    covers a tie at the boundary) are re-ranked with a stable sort; other rows keep topk's order.
     """
-    values, indices = torch.topk(scores, k, dim=1)
-    boundary = values[:, -1:]
-    tied = (scores >= boundary).sum(dim=1) > k
-    tied |= (values[:, 1:] == values[:, :-1]).any(dim=1)
+    probe = min(k + 1, scores.shape[1])
+    values, indices = torch.topk(scores, probe, dim=1)
+    tied = (values[:, 1:] == values[:, :-1]).any(dim=1)
+    indices = indices[:, :k]
     if tied.any():
         rows = torch.nonzero(tied).squeeze(1)
         order = torch.sort(scores[rows], dim=1, descending=True, stable=True).indices[:, :k]

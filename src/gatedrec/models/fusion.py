@@ -35,6 +35,20 @@ def normalize_features(modality: Modality, how: str) -> np.ndarray:
     return features
 
 
+def principal_components(features: np.ndarray, present: np.ndarray, max_dim: int) -> np.ndarray:
+    """Features of more than ``max_dim`` dimensions are replaced by their top ``max_dim`` principal
+    component scores (randomised SVD, once): the projection W_m x then costs max_dim, not d_m, per item
+    and step, and spans the directions in which the items actually differ."""
+    if max_dim <= 0 or features.shape[1] <= max_dim:
+        return features
+    rows = torch.from_numpy(np.ascontiguousarray(features[present]))
+    mean = rows.mean(dim=0, keepdim=True)
+    _, _, basis = torch.svd_lowrank(rows - mean, q=max_dim, niter=2)
+    reduced = np.zeros((features.shape[0], max_dim), dtype=np.float32)
+    reduced[present] = ((rows - mean) @ basis).numpy()
+    return reduced
+
+
 class ModalityFusion(nn.Module):
     """c_i = Σ_m w_im ⊙ (W_m x_i^m + b_m) with weights from the chosen fusion.
 
@@ -44,13 +58,19 @@ class ModalityFusion(nn.Module):
     the present modalities; concat mixes the concatenation with one linear layer.
     """
 
-    def __init__(self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str):
+    def __init__(
+        self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str, max_feature_dim: int = 0
+    ):
         super().__init__()
         self.names = list(modalities)
         check_fusion(fusion, self.names)
         if gate not in GATES:
             raise GatedRecError(f"gate '{gate}' is unknown; choose one of {', '.join(GATES)}")
         self.fusion, self.gate_kind, self.dim = fusion, gate, dim
+        modalities = {
+            name: Modality(principal_components(m.features, m.present, max_feature_dim), m.present)
+            for name, m in modalities.items()
+        }
         for index, modality in enumerate(modalities.values()):
             self.register_buffer(f"features_{index}", torch.from_numpy(normalize_features(modality, feature_norm)))
         presence = np.stack([modality.present for modality in modalities.values()], axis=1)

@@ -35,24 +35,40 @@ def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> t
         )
 
 
+class SymmetricOperator:
+    """A symmetric sparse matrix that multiplies dense tensors: SciPy's CSR kernel on the CPU (about twice
+    as fast as torch.sparse there), torch.sparse CSR on other devices."""
+
+    def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.shape = matrix.shape
+        self.scipy_matrix = matrix.astype(np.float32) if self.device.type == "cpu" else None
+        self.torch_matrix = None if self.device.type == "cpu" else to_torch_csr(matrix, self.device)
+
+    def __matmul__(self, dense: torch.Tensor) -> torch.Tensor:
+        if self.scipy_matrix is not None:
+            return torch.from_numpy(self.scipy_matrix @ dense.detach().contiguous().numpy())
+        return torch.sparse.mm(self.torch_matrix, dense.detach())
+
+
 class _SymmetricSpmm(torch.autograd.Function):
     """Â X with the gradient Â^T G = Â G, since Â is symmetric: no transpose is ever built."""
 
     @staticmethod
-    def forward(ctx, adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-        ctx.adjacency = adjacency
-        return torch.sparse.mm(adjacency, dense)
+    def forward(ctx, dense: torch.Tensor, operator: SymmetricOperator) -> torch.Tensor:
+        ctx.operator = operator
+        return operator @ dense
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        return None, torch.sparse.mm(ctx.adjacency, grad_output)
+        return ctx.operator @ grad_output, None
 
 
-def symmetric_spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-    return _SymmetricSpmm.apply(adjacency, dense)
+def symmetric_spmm(operator: SymmetricOperator, dense: torch.Tensor) -> torch.Tensor:
+    return _SymmetricSpmm.apply(dense, operator)
 
 
-def light_propagate(adjacency: torch.Tensor, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
+def light_propagate(adjacency: SymmetricOperator, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
     """LightGCN: E^(k+1) = Â E^(k); returns mean(E^(0), ..., E^(K))."""
     layer_sum = ego
     layer = ego

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from gatedrec.models.base import Embeddings, Recommender
-from gatedrec.models.graph import light_propagate, normalized_adjacency, to_torch_csr
+from gatedrec.models.graph import SymmetricOperator, light_propagate, normalized_adjacency
 
 
 class LightGCN(Recommender):
@@ -20,7 +20,7 @@ class LightGCN(Recommender):
         self.n_layers = int(params["n_layers"])
         self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, dim)))
         self.item_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, dim)))
-        self.adjacency = to_torch_csr(normalized_adjacency(dataset.train), device)
+        self.adjacency = SymmetricOperator(normalized_adjacency(dataset.train), device)
 
     def propagate(self, item_ego: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         final = light_propagate(self.adjacency, torch.cat([self.user_emb, item_ego]), self.n_layers)

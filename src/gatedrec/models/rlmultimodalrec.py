@@ -20,7 +20,7 @@ import torch
 from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings
 from gatedrec.models.losses import bpr_loss
-from gatedrec.models.graph import knn_item_graph, symmetric_spmm, to_torch_csr
+from gatedrec.models.graph import SymmetricOperator, knn_item_graph, symmetric_spmm
 from gatedrec.models.fusion import ModalityFusion
 from gatedrec.models.lightgcn import LightGCN
 
@@ -38,7 +38,8 @@ class RLMultimodalRec(LightGCN):
         self.fusion = None
         if params["fusion"] != "none":
             self.fusion = ModalityFusion(
-                dataset.modalities, int(params["embedding_size"]), params["fusion"], params["gate"], params["feature_norm"]
+                dataset.modalities, int(params["embedding_size"]), params["fusion"], params["gate"], params["feature_norm"],
+                int(params["max_feature_dim"]),
             )
         elif self.placement == "content-only":
             raise GatedRecError("placement 'content-only' needs content; pick a fusion other than 'none'")
@@ -48,7 +49,7 @@ class RLMultimodalRec(LightGCN):
         self.item_graph = None
         if int(params["item_knn_k"]) > 0:
             dataset.require_modalities("rlmultimodalrec with item_knn_k > 0")
-            self.item_graph = to_torch_csr(item_content_graph(dataset, int(params["item_knn_k"])), device)
+            self.item_graph = SymmetricOperator(item_content_graph(dataset, int(params["item_knn_k"])), device)
 
     def forward(self) -> Embeddings:
         return self.embeddings_and_content()[0]
