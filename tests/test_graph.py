@@ -2,7 +2,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from gatedrec.models.graph import SymmetricOperator, light_propagate, normalized_adjacency, symmetric_spmm, to_torch_csr
+from gatedrec.models.graph import SymmetricOperator, knn_item_graph, light_propagate, normalized_adjacency, symmetric_spmm, to_torch_csr
 
 
 def dense_reference(train: np.ndarray) -> np.ndarray:
@@ -48,3 +48,12 @@ def test_torch_sparse_path_matches_scipy_path():
     scipy_result = SymmetricOperator(adjacency) @ dense
     torch_result = torch.sparse.mm(to_torch_csr(adjacency), dense)
     torch.testing.assert_close(scipy_result, torch_result)
+
+
+def test_knn_item_graph_links_items_with_similar_content():
+    features = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [5, 5]], dtype=np.float32)
+    present = np.array([True, True, True, True, False])
+    graph = knn_item_graph(features, present, k=1, block_rows=2).toarray()
+    assert graph[0, 1] > 0 and graph[2, 3] > 0
+    assert graph[0, 2] == 0 and graph[1, 3] == 0
+    assert not graph[4].any() and not graph[:, 4].any()

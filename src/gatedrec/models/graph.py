@@ -12,13 +12,18 @@ import torch
 def normalized_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     """Â = D^-1/2 A D^-1/2 for A = [[0, R], [R^T, 0]], no self-loops; isolated nodes get all-zero rows."""
     bipartite = sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float32)
-    degree = np.asarray(bipartite.sum(axis=1)).ravel()
+    return symmetric_normalize(bipartite)
+
+
+def symmetric_normalize(adjacency: sp.csr_matrix) -> sp.csr_matrix:
+    """D^-1/2 A D^-1/2 with D the row sums; rows of degree 0 stay zero."""
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
     inverse_sqrt = np.zeros_like(degree)
     np.power(degree, -0.5, out=inverse_sqrt, where=degree > 0)
     scale = sp.diags(inverse_sqrt.astype(np.float32))
-    normalized = (scale @ bipartite @ scale).tocsr()
+    normalized = (scale @ adjacency @ scale).tocsr().astype(np.float32)
     normalized.sort_indices()
-    return normalized.astype(np.float32)
+    return normalized
 
 
 def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -97,8 +102,4 @@ def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, block_rows
     neighbours = rows[np.concatenate(neighbour_parts)]
     sources = np.repeat(rows, k)
     adjacency = sp.csr_matrix((np.ones(len(sources), np.float32), (sources, neighbours.ravel())), shape=(n_items,) * 2)
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    inverse_sqrt = np.zeros_like(degree)
-    np.power(degree, -0.5, out=inverse_sqrt, where=degree > 0)
-    scale = sp.diags(inverse_sqrt.astype(np.float32))
-    return (scale @ adjacency @ scale).tocsr().astype(np.float32)
+    return symmetric_normalize(adjacency)
