@@ -2,6 +2,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from gatedrec.models.lightgcn import degree_sensitive_subgraph
 from gatedrec.models.graph import SymmetricOperator, knn_item_graph, light_propagate, normalized_adjacency, symmetric_spmm, to_torch_csr
 
 
@@ -57,3 +58,17 @@ def test_knn_item_graph_links_items_with_similar_content():
     assert graph[0, 1] > 0 and graph[2, 3] > 0
     assert graph[0, 2] == 0 and graph[1, 3] == 0
     assert not graph[4].any() and not graph[:, 4].any()
+
+
+def test_degree_sensitive_subgraph_keeps_a_share_of_the_edges_and_prefers_low_degree_ones():
+    rng = np.random.default_rng(4)
+    dense = (rng.random((60, 40)) < 0.2).astype(np.float32)
+    dense[0, :] = 1  # a user connected to every item: its edges should be dropped most
+    train = sp.csr_matrix(dense)
+    kept_counts = np.zeros(2)
+    for _ in range(20):
+        kept = degree_sensitive_subgraph(train, 0.5, rng)
+        assert kept.nnz == round(0.5 * train.nnz)
+        assert (kept - kept.multiply(train)).nnz == 0  # a subset of the training edges
+        kept_counts += [kept[0].nnz / train[0].nnz, kept[1:].nnz / train[1:].nnz]
+    assert kept_counts[0] < kept_counts[1]

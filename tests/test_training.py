@@ -23,6 +23,15 @@ def test_models_learn_on_generated_data(small_generated, model):
     assert set(metrics["test"]) >= {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit") for k in (5, 10, 20, 50)}
 
 
+def test_edge_dropout_trains_on_subgraphs_and_evaluates_on_the_full_graph(small_generated):
+    config = config_for("lightgcn", epochs=4)
+    config.apply({"edge_dropout": 0.5})
+    trainer = Trainer(config, small_generated.dataset, quiet=True)
+    metrics = trainer.fit()
+    assert trainer.model.epoch_adjacency is not trainer.model.adjacency
+    assert metrics["test"]["recall@20"] > 0
+
+
 def test_same_seed_gives_same_numbers(small_generated):
     first = Trainer(config_for("lightgcn"), small_generated.dataset, quiet=True).fit()
     second = Trainer(config_for("lightgcn"), small_generated.dataset, quiet=True).fit()

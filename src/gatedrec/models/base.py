@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -53,6 +54,9 @@ class Recommender(nn.Module, ABC):
         """Final user and item embeddings for ranking."""
         emb = self()
         return emb.users, emb.items
+
+    def start_epoch(self, rng: np.random.Generator) -> None:
+        """Per-epoch resampling (e.g. of the training graph); nothing by default."""
 
     def parameter_groups(self) -> list[dict]:
         """Optimiser parameter groups; models with weight decay on some parameters override this."""

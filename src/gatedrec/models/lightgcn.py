@@ -2,10 +2,16 @@
 
 E^(0) = [user embeddings; item embeddings], E^(k+1) = Â E^(k) with Â = D^-1/2 A D^-1/2 of the training
 graph, final E = mean(E^(0), ..., E^(K)); score y_ui = e_u · e_i. No weights, no non-linearity.
+
+edge_dropout p > 0 (a switch, as in FREEDOM): each epoch trains on a subgraph keeping a share 1 - p of
+the training edges, drawn without replacement with probability ∝ 1/sqrt(d_u d_i), so edges between
+high-degree nodes are dropped most; evaluation always uses the full graph.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -20,12 +26,34 @@ class LightGCN(Recommender):
         self.n_layers = int(params["n_layers"])
         self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, dim)))
         self.item_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, dim)))
+        self.train_matrix, self.device = dataset.train, device
         self.adjacency = SymmetricOperator(normalized_adjacency(dataset.train), device)
+        self.edge_dropout = float(params["edge_dropout"])
+        self.epoch_adjacency = self.adjacency
+
+    def start_epoch(self, rng: np.random.Generator) -> None:
+        if self.edge_dropout > 0:
+            kept = degree_sensitive_subgraph(self.train_matrix, 1.0 - self.edge_dropout, rng)
+            self.epoch_adjacency = SymmetricOperator(normalized_adjacency(kept), self.device)
 
     def propagate(self, item_ego: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        final = light_propagate(self.adjacency, torch.cat([self.user_emb, item_ego]), self.n_layers)
+        adjacency = self.epoch_adjacency if self.training else self.adjacency
+        final = light_propagate(adjacency, torch.cat([self.user_emb, item_ego]), self.n_layers)
         return final[: self.n_users], final[self.n_users :]
 
     def forward(self) -> Embeddings:
         users, items = self.propagate(self.item_emb)
         return Embeddings(users, items, self.user_emb, self.item_emb)
+
+
+def degree_sensitive_subgraph(train: sp.csr_matrix, keep_share: float, rng: np.random.Generator) -> sp.csr_matrix:
+    """Keep round(keep_share · edges) edges, drawn without replacement with weight 1/sqrt(d_u d_i)
+    (Gumbel top-k: the kept set has exactly the law of sequential weighted sampling)."""
+    coo = train.tocoo()
+    user_degree = np.asarray(train.sum(axis=1)).ravel()
+    item_degree = np.asarray(train.sum(axis=0)).ravel()
+    log_weight = -0.5 * (np.log(user_degree[coo.row]) + np.log(item_degree[coo.col]))
+    keys = log_weight + rng.gumbel(size=coo.nnz)
+    n_keep = max(1, int(round(keep_share * coo.nnz)))
+    kept = np.argpartition(-keys, n_keep - 1)[:n_keep]
+    return sp.csr_matrix((coo.data[kept], (coo.row[kept], coo.col[kept])), shape=train.shape)

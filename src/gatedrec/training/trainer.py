@@ -133,6 +133,7 @@ class Trainer:
         rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(seed * 1_000_003 + epoch)
         self.model.train()
+        self.model.start_epoch(np.random.default_rng([seed, epoch, 1]))
         started = time.perf_counter()
         total_loss, n_batches = 0.0, 0
         for users, positives, negatives in self.sampler.epoch(self.config.train.batch_size, rng):

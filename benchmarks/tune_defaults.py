@@ -1,0 +1,111 @@
+"""How the default configurations were chosen: on validation only, never on test.
+
+For each model, every point of the ``grid`` in its YAML is trained on each shared data set with
+features (amazon-scientific-mm, lastfm-2k-multimodal) and each seed. A point's score is the mean over
+data sets of its mean valid Recall@20 divided by the best point's on that data set, so the chosen
+default serves both data sets well. Test metrics are not read. Runs go two at a time, one thread each;
+finished runs are kept in results/tune_runs.json and not repeated.
+
+    python benchmarks/tune_defaults.py [--models bpr,lightgcn,rlmultimodalrec] [--seeds 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS, load_json, load_shared, machine, save_report, train_once  # noqa: E402
+
+from gatedrec.io import write_json  # noqa: E402
+from gatedrec.models import model_spec  # noqa: E402
+
+TUNING_DATASETS = ("amazon-scientific-mm", "lastfm-2k-multimodal")
+RUNS_FILE = RESULTS / "tune_runs.json"
+
+
+def grid_points(model: str) -> list[dict]:
+    grid = model_spec(model).get("grid", {})
+    keys = sorted(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[key] for key in keys))]
+
+
+def point_key(model: str, dataset: str, point: dict, seed: int) -> str:
+    return f"{model}|{dataset}|{','.join(f'{k}={v}' for k, v in sorted(point.items()))}|{seed}"
+
+
+def _valid_run(model: str, dataset: str, point: dict, seed: int) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    metrics = train_once(model, dataset, load_shared(dataset), seed, point)
+    return {"valid_recall@20": metrics["valid"]["recall@20"], "best_epoch": metrics["best_epoch"],
+            "seconds_per_epoch": metrics["seconds_per_epoch"]}
+
+
+def run_missing(jobs: list[tuple], runs: dict) -> None:
+    missing = [job for job in jobs if point_key(*job) not in runs]
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_valid_run, *job): job for job in missing}
+        for done, future in enumerate(as_completed(futures), 1):
+            key = point_key(*futures[future])
+            runs[key] = future.result()
+            write_json(RUNS_FILE, runs)
+            print(f"[{done}/{len(missing)}] {key}: valid recall@20 {runs[key]['valid_recall@20']:.4f}", flush=True)
+
+
+def choose(model: str, seeds: list[int], runs: dict) -> tuple[dict, list[dict]]:
+    rows = []
+    for point in grid_points(model):
+        means = {
+            dataset: statistics.fmean(runs[point_key(model, dataset, point, seed)]["valid_recall@20"] for seed in seeds)
+            for dataset in TUNING_DATASETS
+        }
+        rows.append({"point": point, "valid_recall@20": means})
+    best = {dataset: max(row["valid_recall@20"][dataset] for row in rows) for dataset in TUNING_DATASETS}
+    for row in rows:
+        row["score"] = statistics.fmean(row["valid_recall@20"][d] / best[d] for d in TUNING_DATASETS)
+    rows.sort(key=lambda row: -row["score"])
+    return rows[0]["point"], rows
+
+
+def markdown(chosen: dict, tables: dict) -> str:
+    lines = []
+    for model, rows in tables.items():
+        lines += [f"## {model}: chosen {chosen[model]}", "",
+                  "| point | " + " | ".join(f"valid R@20 {d}" for d in TUNING_DATASETS) + " | score |",
+                  "|---|" + "---|" * (len(TUNING_DATASETS) + 1)]
+        for row in rows:
+            cells = " | ".join(f"{row['valid_recall@20'][d]:.4f}" for d in TUNING_DATASETS)
+            lines.append(f"| {row['point']} | {cells} | {row['score']:.4f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="bpr,lightgcn,rlmultimodalrec")
+    parser.add_argument("--seeds", default="1,2")
+    args = parser.parse_args()
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    models = args.models.split(",")
+    runs = load_json(RUNS_FILE)
+    jobs = [(m, d, p, s) for m in models for d in TUNING_DATASETS for p in grid_points(m) for s in seeds]
+    run_missing(jobs, runs)
+    chosen, tables = {}, {}
+    for model in models:
+        chosen[model], tables[model] = choose(model, seeds, runs)
+    intro = (f"Validation Recall@20, mean over seeds {args.seeds}; score = mean over data sets of the ratio to the "
+             f"best point there. Machine: {machine()}, two runs at a time, one thread each.\n\n")
+    save_report("tune_defaults", {"chosen": chosen, "tables": tables, "seeds": seeds},
+                "# Choosing the defaults on validation\n\n" + intro + markdown(chosen, tables))
+
+
+if __name__ == "__main__":
+    main()
