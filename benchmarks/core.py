@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATASETS, REPO, RESULTS, load_json, load_shared, machine, mean_std, save_report, train_once  # noqa: E402
 
 from gatedrec.io import write_json, write_text_atomic  # noqa: E402
-from gatedrec.models import model_class  # noqa: E402
+from gatedrec.models import default_params, model_class  # noqa: E402
 
 MODELS = ("bpr", "lightgcn", "rlmultimodalrec")
 REFERENCE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "vbpr": "VBPR", "mmgcf": "MMGCF", "freedom": "FREEDOM", "bm3": "BM3"}
@@ -71,13 +71,13 @@ def summarize(runs: list[dict]) -> dict:
 
 def markdown(summary: dict, reference: dict) -> str:
     lines = [
-        "| data | model | test R@10 | test R@20 | test N@10 | test N@20 | MMRec R@20 | ours / MMRec | s/epoch | s/eval | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| data | model | test R@10 | test R@20 | test N@10 | test N@20 | MMRec R@20 | ours / MMRec | epochs run | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for dataset, models in summary.items():
         for model, result in models.items():
             if "skipped" in result:
-                lines.append(f"| {dataset} | {model} | skipped: {result['skipped']} |" + " |" * 9)
+                lines.append(f"| {dataset} | {model} | skipped: {result['skipped']} |" + " |" * 8)
                 continue
             test = result["test"]
             cells = [f"{test[m]['mean']:.4f}±{test[m]['std']:.4f}" for m in SHOWN]
@@ -85,7 +85,7 @@ def markdown(summary: dict, reference: dict) -> str:
             ratio = f"{test['recall@20']['mean'] / ref:.3f}" if ref else "n/a"
             lines.append(
                 f"| {dataset} | {model} | {' | '.join(cells)} | {ref if ref else 'n/a'} | {ratio} | "
-                f"{result['seconds_per_epoch']:.3f} | {result['eval_seconds_per_pass']:.3f} | {result['peak_memory_mb']:.0f} |"
+                f"{'/'.join(map(str, result['epochs_run']))} | {result['peak_memory_mb']:.0f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -116,7 +116,7 @@ def main() -> None:
                 continue
             for seed in seeds:
                 key = f"{dataset}|{model}|{seed}"
-                if key not in runs:
+                if key not in runs or runs[key]["params"] != default_params(model):
                     print(f"running {key}", flush=True)
                     runs[key] = run_in_fresh_process(model, dataset, seed)
                     write_json(RUNS_FILE, runs)
@@ -126,6 +126,7 @@ def main() -> None:
     table = markdown(summary, reference)
     intro = (
         "Default configurations, seeds " + args.seeds + "; test at the best valid Recall@20 epoch, mean ± std. "
+        "Times are in benchmarks/results/speed.md (measured alone; these runs may share the machine). "
         f"Machine: {machine()}.\n\n"
     )
     save_report("core", {"machine": machine(), "results": summary, "reference": reference}, "# Core benchmark\n\n" + intro + table)

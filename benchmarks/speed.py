@@ -30,7 +30,7 @@ from gatedrec.config import RunConfig  # noqa: E402
 from gatedrec.data.synthetic import generate  # noqa: E402
 from gatedrec.evaluation import Evaluator  # noqa: E402
 from gatedrec.training import NegativeSampler, build_model  # noqa: E402
-from gatedrec.training.trainer import peak_memory_mb  # noqa: E402
+from gatedrec.training.trainer import build_optimizer, peak_memory_mb  # noqa: E402
 
 MMREC = {"lightgcn|amazon-baby-mmrec": (2.75, 2.08), "lightgcn|generated-baby": (3.5, 2.35)}
 CASES = [("lightgcn", "amazon-baby-mmrec"), ("lightgcn", "generated-baby"), ("rlmultimodalrec", "generated-baby")]
@@ -48,7 +48,7 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
     if model_name == "lightgcn":
         config.apply({"n_layers": 2, "reg_weight": 1e-4})
     model = build_model(config, dataset)
-    optimizer = torch.optim.Adam(model.parameter_groups(), lr=config.train.learning_rate)
+    optimizer = build_optimizer(model, config.train.learning_rate)
     sampler = NegativeSampler(dataset.train)
     parts = {"sampling": 0.0, "forward + loss": 0.0, "backward": 0.0, "optimiser": 0.0}
     epoch_seconds = []

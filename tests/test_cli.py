@@ -56,3 +56,15 @@ def test_models_lists_the_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().err
     assert "rlmultimodalrec" in out and "lightgcn" in out and "bpr" in out
+
+
+def test_demo_trains_and_reports_the_gate_by_planted_group(tmp_path, capsys, monkeypatch):
+    import gatedrec.cli as cli
+
+    monkeypatch.setattr(cli, "DEMO_SIZE", {"n_users": 150, "n_items": 200, "n_interactions": 1500,
+                                           "modality_dims": {"visual": 8, "text": 6}})
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--epochs", "2", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "mean visual share" in err and "rlmultimodalrec:gate=scalar" in err
+    for run in ("lightgcn", "rlmultimodalrec", "rlmultimodalrec-gate=scalar"):
+        assert (tmp_path / "demo" / run / "metrics.json").exists()

@@ -59,7 +59,7 @@ class Recommender(nn.Module, ABC):
         """Per-epoch resampling (e.g. of the training graph); nothing by default."""
 
     def parameter_groups(self) -> list[dict]:
-        """Optimiser parameter groups; models with weight decay on some parameters override this."""
+        """Optimiser parameter groups; a group may set ``weight_decay`` and ``lr_scale`` (times the learning rate)."""
         return [{"params": list(self.parameters())}]
 
     @torch.no_grad()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,19 +43,51 @@ def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> t
 
 
 class SymmetricOperator:
-    """A symmetric sparse matrix that multiplies dense tensors: SciPy's CSR kernel on the CPU (about twice
-    as fast as torch.sparse there), torch.sparse CSR on other devices."""
+    """A symmetric sparse matrix that multiplies dense tensors.
+
+    On the CPU it uses SciPy's CSR kernel, which releases the GIL, on row blocks of equal non-zero
+    count in parallel threads (one per torch thread): about twice as fast as torch.sparse there.
+    Other devices use torch.sparse CSR.
+    """
 
     def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
         self.shape = matrix.shape
-        self.scipy_matrix = matrix.astype(np.float32) if self.device.type == "cpu" else None
-        self.torch_matrix = None if self.device.type == "cpu" else to_torch_csr(matrix, self.device)
+        self.row_blocks: list[tuple[int, int, sp.csr_matrix]] = []
+        self.torch_matrix = None
+        if self.device.type == "cpu":
+            matrix = matrix.tocsr().astype(np.float32)
+            bounds = _balanced_row_bounds(matrix.indptr, max(1, torch.get_num_threads()))
+            self.row_blocks = [(start, stop, matrix[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]
+        else:
+            self.torch_matrix = to_torch_csr(matrix, self.device)
 
     def __matmul__(self, dense: torch.Tensor) -> torch.Tensor:
-        if self.scipy_matrix is not None:
-            return torch.from_numpy(self.scipy_matrix @ dense.detach().contiguous().numpy())
-        return torch.sparse.mm(self.torch_matrix, dense.detach())
+        if self.torch_matrix is not None:
+            return torch.sparse.mm(self.torch_matrix, dense.detach())
+        dense_array = dense.detach().contiguous().numpy()
+        result = np.empty((self.shape[0], dense_array.shape[1]), dtype=np.float32)
+
+        def multiply(block: tuple[int, int, sp.csr_matrix]) -> None:
+            start, stop, rows = block
+            result[start:stop] = rows @ dense_array
+
+        if len(self.row_blocks) == 1:
+            multiply(self.row_blocks[0])
+        else:
+            list(_thread_pool().map(multiply, self.row_blocks))
+        return torch.from_numpy(result)
+
+
+def _balanced_row_bounds(indptr: np.ndarray, n_blocks: int) -> list[int]:
+    targets = np.linspace(0, indptr[-1], n_blocks + 1)[1:-1]
+    inner = np.searchsorted(indptr, targets).tolist()
+    return sorted({0, *inner, len(indptr) - 1})
+
+
+@functools.lru_cache(maxsize=1)
+def _thread_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()), thread_name_prefix="gatedrec-spmm")
 
 
 class _SymmetricSpmm(torch.autograd.Function):

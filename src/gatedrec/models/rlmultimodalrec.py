@@ -46,6 +46,7 @@ class RLMultimodalRec(LightGCN):
         self.content_weight_decay = float(params["content_weight_decay"])
         self.item_graph_layers = int(params["item_graph_layers"])
         self.content_loss_weight = float(params["content_loss_weight"])
+        self.content_lr_scale = float(params["content_lr_scale"])
         self.item_graph = None
         if int(params["item_knn_k"]) > 0:
             dataset.require_modalities("rlmultimodalrec with item_knn_k > 0")
@@ -86,7 +87,11 @@ class RLMultimodalRec(LightGCN):
             return [{"params": embeddings}]
         return [
             {"params": embeddings},
-            {"params": list(self.fusion.parameters()), "weight_decay": self.content_weight_decay},
+            {
+                "params": list(self.fusion.parameters()),
+                "weight_decay": self.content_weight_decay,
+                "lr_scale": self.content_lr_scale,
+            },
         ]
 
     @torch.no_grad()

@@ -48,6 +48,13 @@ def build_model(config: RunConfig, dataset: Dataset) -> Recommender:
     return model.to(device)
 
 
+def build_optimizer(model: Recommender, learning_rate: float) -> torch.optim.Adam:
+    groups = [dict(group) for group in model.parameter_groups()]
+    for group in groups:
+        group["lr"] = learning_rate * group.pop("lr_scale", 1.0)
+    return torch.optim.Adam(groups, lr=learning_rate)
+
+
 def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise GatedRecError(f"--device {name} was asked for, but PyTorch sees no CUDA device; use --device cpu")
@@ -68,7 +75,7 @@ class Trainer:
         if config.train.threads > 0:
             torch.set_num_threads(config.train.threads)
         self.model = build_model(config, dataset)
-        self.optimizer = torch.optim.Adam(self.model.parameter_groups(), lr=config.train.learning_rate)
+        self.optimizer = build_optimizer(self.model, config.train.learning_rate)
         self.sampler = NegativeSampler(dataset.train)
         self.evaluator = Evaluator(dataset, mask_valid=config.train.mask_valid)
         self.state = TrainingState()
