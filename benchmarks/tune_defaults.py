@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, load_json, load_shared, machine, save_report, train_once  # noqa: E402
 
 from gatedrec.io import write_json  # noqa: E402
-from gatedrec.models import model_spec  # noqa: E402
+from gatedrec.models import MODELS, model_spec  # noqa: E402
 
 TUNING_DATASETS = ("amazon-scientific-mm", "lastfm-2k-multimodal")
 RUNS_FILE = RESULTS / "tune_runs.json"
@@ -99,8 +99,9 @@ def main() -> None:
     jobs = [(m, d, p, s) for m in models for d in TUNING_DATASETS for p in grid_points(m) for s in seeds]
     run_missing(jobs, runs)
     chosen, tables = {}, {}
-    for model in models:
-        chosen[model], tables[model] = choose(model, seeds, runs)
+    for model in MODELS:
+        if all(point_key(model, d, p, s) in runs for d in TUNING_DATASETS for p in grid_points(model) for s in seeds):
+            chosen[model], tables[model] = choose(model, seeds, runs)
     intro = (f"Validation Recall@20, mean over seeds {args.seeds}; score = mean over data sets of the ratio to the "
              f"best point there. Machine: {machine()}, two runs at a time, one thread each.\n\n")
     save_report("tune_defaults", {"chosen": chosen, "tables": tables, "seeds": seeds},
