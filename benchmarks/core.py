@@ -90,10 +90,10 @@ def markdown(summary: dict, reference: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str) -> None:
+def update_readme(table: str, report: str) -> None:
     readme = REPO / "README.md"
     text = readme.read_text()
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    start, end = f"<!-- {report}:start -->", f"<!-- {report}:end -->"
     if start in text and end in text:
         head, rest = text.split(start, 1)
         write_text_atomic(readme, head + start + "\n" + table + end + rest.split(end, 1)[1])
@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--report", default="core", help="name of the report files and of the README block")
     args = parser.parse_args()
     runs = load_json(RUNS_FILE)
     seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -129,8 +130,9 @@ def main() -> None:
         "Times are in benchmarks/results/speed.md (measured alone; these runs may share the machine). "
         f"Machine: {machine()}.\n\n"
     )
-    save_report("core", {"machine": machine(), "results": summary, "reference": reference}, "# Core benchmark\n\n" + intro + table)
-    update_readme(intro + table)
+    save_report(args.report, {"machine": machine(), "results": summary, "reference": reference},
+                "# Core benchmark\n\n" + intro + table)
+    update_readme(intro + table, args.report)
 
 
 if __name__ == "__main__":

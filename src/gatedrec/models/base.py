@@ -37,16 +37,21 @@ class Recommender(nn.Module, ABC):
         self.reg_weight = float(params["reg_weight"])
 
     @abstractmethod
-    def forward(self) -> Embeddings:
-        """Final and ego embeddings of all users and items."""
+    def forward(self, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:
+        """Final and ego embeddings of all users and items or, given ``users`` and ``items``, of those rows
+        (in that order, repeats allowed), which a model may compute more cheaply than all of them."""
 
     def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor:
-        return self.embedding_loss(self(), users, pos_items, neg_items)
+        return self.embedding_loss(self(users, torch.cat([pos_items, neg_items])))
 
-    def embedding_loss(self, emb: Embeddings, users, pos_items, neg_items) -> torch.Tensor:
-        """BPR with one negative per positive plus λ · squared L2 of the batch's ego embeddings / batch size."""
-        ranking = bpr_loss(emb.users[users], emb.items[pos_items], emb.items[neg_items])
-        reg = l2_per_example(emb.user_ego[users], emb.item_ego[pos_items], emb.item_ego[neg_items])
+    def embedding_loss(self, batch: Embeddings) -> torch.Tensor:
+        """BPR with one negative per positive plus λ · squared L2 of the batch's ego embeddings / batch size.
+
+        ``batch`` holds the rows of the batch's users and of its positive then negative items."""
+        n_pairs = batch.users.shape[0]
+        positives, negatives = batch.items[:n_pairs], batch.items[n_pairs:]
+        ranking = bpr_loss(batch.users, positives, negatives)
+        reg = l2_per_example(batch.user_ego, batch.item_ego[:n_pairs], batch.item_ego[n_pairs:])
         return ranking + self.reg_weight * reg
 
     @torch.no_grad()

@@ -15,5 +15,7 @@ class BPR(Recommender):
         self.user_emb = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, dim)))
         self.item_emb = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_items, dim)))
 
-    def forward(self) -> Embeddings:
-        return Embeddings(self.user_emb, self.item_emb, self.user_emb, self.item_emb)
+    def forward(self, users=None, items=None) -> Embeddings:
+        user_rows = self.user_emb if users is None else self.user_emb[users]
+        item_rows = self.item_emb if items is None else self.item_emb[items]
+        return Embeddings(user_rows, item_rows, user_rows, item_rows)

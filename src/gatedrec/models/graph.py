@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,51 +41,22 @@ def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> t
 
 
 class SymmetricOperator:
-    """A symmetric sparse matrix that multiplies dense tensors.
-
-    On the CPU it uses SciPy's CSR kernel, which releases the GIL, on row blocks of equal non-zero
-    count in parallel threads (one per torch thread): about twice as fast as torch.sparse there.
-    Other devices use torch.sparse CSR.
-    """
+    """A symmetric sparse matrix Â that multiplies dense tensors (torch.sparse CSR) and hands out its
+    row blocks Â[rows], for propagating only to the nodes a batch needs."""
 
     def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
+        self.matrix = matrix.tocsr().astype(np.float32)
         self.shape = matrix.shape
-        self.row_blocks: list[tuple[int, int, sp.csr_matrix]] = []
-        self.torch_matrix = None
-        if self.device.type == "cpu":
-            matrix = matrix.tocsr().astype(np.float32)
-            bounds = _balanced_row_bounds(matrix.indptr, max(1, torch.get_num_threads()))
-            self.row_blocks = [(start, stop, matrix[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]
-        else:
-            self.torch_matrix = to_torch_csr(matrix, self.device)
+        self.torch_matrix = to_torch_csr(self.matrix, self.device)
 
     def __matmul__(self, dense: torch.Tensor) -> torch.Tensor:
-        if self.torch_matrix is not None:
-            return torch.sparse.mm(self.torch_matrix, dense.detach())
-        dense_array = dense.detach().contiguous().numpy()
-        result = np.empty((self.shape[0], dense_array.shape[1]), dtype=np.float32)
+        return torch.sparse.mm(self.torch_matrix, dense.detach())
 
-        def multiply(block: tuple[int, int, sp.csr_matrix]) -> None:
-            start, stop, rows = block
-            result[start:stop] = rows @ dense_array
-
-        if len(self.row_blocks) == 1:
-            multiply(self.row_blocks[0])
-        else:
-            list(_thread_pool().map(multiply, self.row_blocks))
-        return torch.from_numpy(result)
-
-
-def _balanced_row_bounds(indptr: np.ndarray, n_blocks: int) -> list[int]:
-    targets = np.linspace(0, indptr[-1], n_blocks + 1)[1:-1]
-    inner = np.searchsorted(indptr, targets).tolist()
-    return sorted({0, *inner, len(indptr) - 1})
-
-
-@functools.lru_cache(maxsize=1)
-def _thread_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()), thread_name_prefix="gatedrec-spmm")
+    def row_block(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Â[rows] and its transpose as torch CSR tensors."""
+        block = self.matrix[rows.cpu().numpy()]
+        return to_torch_csr(block, self.device), to_torch_csr(block.T.tocsr(), self.device)
 
 
 class _SymmetricSpmm(torch.autograd.Function):
@@ -105,6 +74,33 @@ class _SymmetricSpmm(torch.autograd.Function):
 
 def symmetric_spmm(operator: SymmetricOperator, dense: torch.Tensor) -> torch.Tensor:
     return _SymmetricSpmm.apply(dense, operator)
+
+
+class _RowSpmm(torch.autograd.Function):
+    """Â[rows] X, with the gradient Â[rows]^T G."""
+
+    @staticmethod
+    def forward(ctx, dense: torch.Tensor, block: torch.Tensor, block_t: torch.Tensor) -> torch.Tensor:
+        ctx.block_t = block_t
+        return torch.sparse.mm(block, dense.detach())
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        return torch.sparse.mm(ctx.block_t, grad_output), None, None
+
+
+def light_propagate_rows(adjacency: SymmetricOperator, ego: torch.Tensor, n_layers: int, rows: torch.Tensor) -> torch.Tensor:
+    """Rows ``rows`` of light_propagate(adjacency, ego, n_layers); the last layer is computed for those
+    rows only, which saves one full sparse product forward and one backward per batch."""
+    total = ego[rows]
+    if n_layers == 0:
+        return total
+    layer = ego
+    for _ in range(n_layers - 1):
+        layer = symmetric_spmm(adjacency, layer)
+        total = total + layer[rows]
+    block, block_t = adjacency.row_block(rows)
+    return (total + _RowSpmm.apply(layer, block, block_t)) / (n_layers + 1)
 
 
 def light_propagate(adjacency: SymmetricOperator, ego: torch.Tensor, n_layers: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gatedrec.models.base import Embeddings, Recommender
-from gatedrec.models.graph import SymmetricOperator, light_propagate, normalized_adjacency
+from gatedrec.models.graph import SymmetricOperator, light_propagate, light_propagate_rows, normalized_adjacency
 
 
 class LightGCN(Recommender):
@@ -36,14 +36,27 @@ class LightGCN(Recommender):
             kept = degree_sensitive_subgraph(self.train_matrix, 1.0 - self.edge_dropout, rng)
             self.epoch_adjacency = SymmetricOperator(normalized_adjacency(kept), self.device)
 
-    def propagate(self, item_ego: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def propagate(self, item_ego: torch.Tensor, users=None, items=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final user and item embeddings: all of them, or the rows ``users`` and ``items``."""
         adjacency = self.epoch_adjacency if self.training else self.adjacency
-        final = light_propagate(adjacency, torch.cat([self.user_emb, item_ego]), self.n_layers)
-        return final[: self.n_users], final[self.n_users :]
+        ego = torch.cat([self.user_emb, item_ego])
+        if users is None:
+            final = light_propagate(adjacency, ego, self.n_layers)
+            return final[: self.n_users], final[self.n_users :]
+        nodes, where = torch.unique(torch.cat([users, items + self.n_users]), return_inverse=True)
+        final = light_propagate_rows(adjacency, ego, self.n_layers, nodes)[where]
+        return final[: len(users)], final[len(users) :]
 
-    def forward(self) -> Embeddings:
-        users, items = self.propagate(self.item_emb)
-        return Embeddings(users, items, self.user_emb, self.item_emb)
+    def forward(self, users=None, items=None) -> Embeddings:
+        final_users, final_items = self.propagate(self.item_emb, users, items)
+        return Embeddings(final_users, final_items, *select_rows(self.user_emb, self.item_emb, users, items))
+
+
+def select_rows(user_table, item_table, users, items) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tables themselves when no rows are asked for, else the asked rows."""
+    if users is None:
+        return user_table, item_table
+    return user_table[users], item_table[items]
 
 
 def degree_sensitive_subgraph(train: sp.csr_matrix, keep_share: float, rng: np.random.Generator) -> sp.csr_matrix:

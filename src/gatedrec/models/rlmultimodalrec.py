@@ -22,7 +22,7 @@ from gatedrec.models.base import Embeddings
 from gatedrec.models.losses import bpr_loss
 from gatedrec.models.graph import SymmetricOperator, knn_item_graph, symmetric_spmm
 from gatedrec.models.fusion import ModalityFusion
-from gatedrec.models.lightgcn import LightGCN
+from gatedrec.models.lightgcn import LightGCN, select_rows
 
 PLACEMENTS = ("ego", "late", "content-only")
 
@@ -52,18 +52,19 @@ class RLMultimodalRec(LightGCN):
             dataset.require_modalities("rlmultimodalrec with item_knn_k > 0")
             self.item_graph = SymmetricOperator(item_content_graph(dataset, int(params["item_knn_k"])), device)
 
-    def forward(self) -> Embeddings:
-        return self.embeddings_and_content()[0]
+    def forward(self, users=None, items=None) -> Embeddings:
+        return self.embeddings_and_content(users, items)[0]
 
     def loss(self, users, pos_items, neg_items):
         """The base BPR loss, plus (content_loss_weight > 0, ours) BPR on the content vectors alone."""
-        emb, content = self.embeddings_and_content()
-        total = self.embedding_loss(emb, users, pos_items, neg_items)
+        batch, content = self.embeddings_and_content(users, torch.cat([pos_items, neg_items]))
+        total = self.embedding_loss(batch)
         if self.content_loss_weight > 0 and content is not None:
-            total = total + self.content_loss_weight * bpr_loss(emb.users[users], content[pos_items], content[neg_items])
+            total = total + self.content_loss_weight * bpr_loss(batch.users, content[pos_items], content[neg_items])
         return total
 
-    def embeddings_and_content(self) -> tuple[Embeddings, torch.Tensor | None]:
+    def embeddings_and_content(self, users=None, items=None) -> tuple[Embeddings, torch.Tensor | None]:
+        """Embeddings (all, or the rows asked for) and every item's content vector."""
         content = self.fusion()[0] if self.fusion is not None else None
         if content is None or self.placement == "late":
             item_ego = self.item_emb
@@ -71,15 +72,17 @@ class RLMultimodalRec(LightGCN):
             item_ego = self.item_emb + content
         else:
             item_ego = content
-        users, items = self.propagate(item_ego)
+        final_users, final_items = self.propagate(item_ego, users, items)
+        item_rows = slice(None) if items is None else items
         if content is not None and self.placement == "late":
-            items = items + content
+            final_items = final_items + content[item_rows]
         if self.item_graph is not None:
             neighbourhood = item_ego
             for _ in range(self.item_graph_layers):
                 neighbourhood = symmetric_spmm(self.item_graph, neighbourhood)
-            items = items + neighbourhood
-        return Embeddings(users, items, self.user_emb, item_ego), content
+            final_items = final_items + neighbourhood[item_rows]
+        egos = select_rows(self.user_emb, item_ego, users, items)
+        return Embeddings(final_users, final_items, *egos), content
 
     def parameter_groups(self) -> list[dict]:
         embeddings = [self.user_emb, self.item_emb]
