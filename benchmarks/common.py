@@ -79,3 +79,13 @@ def save_report(stem: str, data: dict, markdown: str) -> None:
 
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def update_readme(text: str, block: str) -> None:
+    """Replace the README's block between <!-- block:start --> and <!-- block:end --> with ``text``."""
+    readme = REPO / "README.md"
+    content = readme.read_text()
+    start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
+    if start in content and end in content:
+        head, rest = content.split(start, 1)
+        write_text_atomic(readme, head + start + "\n" + text + end + rest.split(end, 1)[1])

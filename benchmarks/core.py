@@ -18,9 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATASETS, REPO, RESULTS, load_json, load_shared, machine, mean_std, save_report, train_once  # noqa: E402
+from common import (  # noqa: E402
+    DATASETS, REPO, RESULTS, load_json, load_shared, machine, mean_std, save_report, train_once, update_readme,
+)
 
-from gatedrec.io import write_json, write_text_atomic  # noqa: E402
+from gatedrec.io import write_json  # noqa: E402
 from gatedrec.models import default_params, model_class  # noqa: E402
 
 MODELS = ("bpr", "lightgcn", "rlmultimodalrec")
@@ -88,15 +90,6 @@ def markdown(summary: dict, reference: dict) -> str:
                 f"{'/'.join(map(str, result['epochs_run']))} | {result['peak_memory_mb']:.0f} |"
             )
     return "\n".join(lines) + "\n"
-
-
-def update_readme(table: str, report: str) -> None:
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    start, end = f"<!-- {report}:start -->", f"<!-- {report}:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        write_text_atomic(readme, head + start + "\n" + table + end + rest.split(end, 1)[1])
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import load_shared, machine, save_report  # noqa: E402
+from common import load_shared, machine, save_report, update_readme  # noqa: E402
 
 from gatedrec.config import RunConfig  # noqa: E402
 from gatedrec.data.synthetic import generate  # noqa: E402
@@ -123,6 +123,7 @@ def main() -> None:
     intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes; MMRec's figures from "
              f"../shared/REFERENCE.md (same machine type). Machine: {machine()}.\n\n")
     save_report("speed", {"machine": machine(), "results": results}, "# Speed\n\n" + intro + markdown(results))
+    update_readme(intro + markdown(results), "speed")
 
 
 if __name__ == "__main__":
