@@ -79,10 +79,10 @@ def markdown(summary: dict, reference: dict) -> str:
     for dataset, models in summary.items():
         for model, result in models.items():
             if "skipped" in result:
-                lines.append(f"| {dataset} | {model} | skipped: {result['skipped']} |" + " |" * 8)
+                lines.append(f"| {dataset} | {model} | skipped: {result['skipped']} |" + " |" * 7)
                 continue
             test = result["test"]
-            cells = [f"{test[m]['mean']:.4f}±{test[m]['std']:.4f}" for m in SHOWN]
+            cells = [_cell(test[m], result["seeds"] > 1) for m in SHOWN]
             ref = reference.get(dataset, {}).get(REFERENCE_NAMES.get(model, model), {}).get("recall@20")
             ratio = f"{test['recall@20']['mean'] / ref:.3f}" if ref else "n/a"
             lines.append(
@@ -90,6 +90,10 @@ def markdown(summary: dict, reference: dict) -> str:
                 f"{'/'.join(map(str, result['epochs_run']))} | {result['peak_memory_mb']:.0f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _cell(stats: dict, with_std: bool) -> str:
+    return f"{stats['mean']:.4f}±{stats['std']:.4f}" if with_std else f"{stats['mean']:.4f}"
 
 
 def main() -> None:

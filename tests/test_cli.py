@@ -65,6 +65,6 @@ def test_demo_trains_and_reports_the_gate_by_planted_group(tmp_path, capsys, mon
                                            "modality_dims": {"visual": 8, "text": 6}})
     assert main(["demo", "--out", str(tmp_path / "demo"), "--epochs", "2", "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "mean visual share" in err and "rlmultimodalrec:gate=scalar" in err
-    for run in ("lightgcn", "rlmultimodalrec", "rlmultimodalrec-gate=scalar"):
-        assert (tmp_path / "demo" / run / "metrics.json").exists()
+    assert "mean visual share" in err and "gate=scalar" in err
+    for label in cli.DEMO_RUNS:
+        assert (tmp_path / "demo" / cli.demo_folder(label) / "metrics.json").exists()

@@ -44,6 +44,7 @@ class RLMultimodalRec(LightGCN):
         elif self.placement == "content-only":
             raise GatedRecError("placement 'content-only' needs content; pick a fusion other than 'none'")
         self.content_weight_decay = float(params["content_weight_decay"])
+        self.gate_weight_decay = float(params["gate_weight_decay"])
         self.item_graph_layers = int(params["item_graph_layers"])
         self.content_loss_weight = float(params["content_loss_weight"])
         self.content_lr_scale = float(params["content_lr_scale"])
@@ -88,14 +89,16 @@ class RLMultimodalRec(LightGCN):
         embeddings = [self.user_emb, self.item_emb]
         if self.fusion is None:
             return [{"params": embeddings}]
-        return [
+        gate = list(self.fusion.gate.parameters()) if hasattr(self.fusion, "gate") else []
+        gate_ids = {id(parameter) for parameter in gate}
+        projections = [parameter for parameter in self.fusion.parameters() if id(parameter) not in gate_ids]
+        groups = [
             {"params": embeddings},
-            {
-                "params": list(self.fusion.parameters()),
-                "weight_decay": self.content_weight_decay,
-                "lr_scale": self.content_lr_scale,
-            },
+            {"params": projections, "weight_decay": self.content_weight_decay, "lr_scale": self.content_lr_scale},
         ]
+        if gate:
+            groups.append({"params": gate, "weight_decay": self.gate_weight_decay, "lr_scale": self.content_lr_scale})
+        return groups
 
     @torch.no_grad()
     def explain(self) -> dict[str, np.ndarray]:
