@@ -32,7 +32,7 @@ class Recommender(nn.Module, ABC):
     def __init__(self, dataset: Dataset, params: dict, device: torch.device):
         super().__init__()
         if self.needs_modalities:
-            dataset.require_modalities(type(self).__name__)
+            dataset.require_modalities(type(self).__name__.lower())
         self.n_users, self.n_items = dataset.n_users, dataset.n_items
         self.reg_weight = float(params["reg_weight"])
 
