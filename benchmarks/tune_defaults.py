@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import torch  # noqa: E402
+
 from common import RESULTS, load_json, load_shared, machine, save_report, train_once  # noqa: E402
 
 from gatedrec.io import write_json  # noqa: E402
@@ -41,8 +43,6 @@ def point_key(model: str, dataset: str, point: dict, seed: int) -> str:
 
 
 def _valid_run(model: str, dataset: str, point: dict, seed: int) -> dict:
-    import torch
-
     torch.set_num_threads(1)
     metrics = train_once(model, dataset, load_shared(dataset), seed, point)
     return {"valid_recall@20": metrics["valid"]["recall@20"], "best_epoch": metrics["best_epoch"],

@@ -3,7 +3,14 @@ import scipy.sparse as sp
 import torch
 
 from gatedrec.models.lightgcn import degree_sensitive_subgraph
-from gatedrec.models.graph import SymmetricOperator, knn_item_graph, light_propagate, normalized_adjacency, symmetric_spmm, to_torch_csr
+from gatedrec.models.graph import (
+    SymmetricOperator,
+    knn_item_graph,
+    light_propagate,
+    light_propagate_rows,
+    normalized_adjacency,
+    symmetric_spmm,
+)
 
 
 def dense_reference(train: np.ndarray) -> np.ndarray:
@@ -42,13 +49,20 @@ def test_propagation_and_its_gradient_match_dense_maths():
     torch.testing.assert_close(symmetric_spmm(sparse, ego.detach()), dense @ ego.detach())
 
 
-def test_torch_sparse_path_matches_scipy_path():
+def test_propagation_to_selected_rows_matches_full_propagation_and_its_gradient():
     rng = np.random.default_rng(2)
-    adjacency = normalized_adjacency(sp.csr_matrix((rng.random((5, 4)) < 0.5).astype(np.float32)))
-    dense = torch.randn(9, 3)
-    scipy_result = SymmetricOperator(adjacency) @ dense
-    torch_result = torch.sparse.mm(to_torch_csr(adjacency), dense)
-    torch.testing.assert_close(scipy_result, torch_result)
+    adjacency = SymmetricOperator(normalized_adjacency(sp.csr_matrix((rng.random((6, 5)) < 0.5).astype(np.float32))))
+    rows = torch.tensor([0, 3, 7, 10])
+    weights = torch.randn(len(rows), 3)
+    for n_layers in (0, 1, 2, 3):
+        ego_full = torch.randn(11, 3, requires_grad=True)
+        ego_rows = ego_full.detach().clone().requires_grad_(True)
+        full = light_propagate(adjacency, ego_full, n_layers)[rows]
+        selected = light_propagate_rows(adjacency, ego_rows, n_layers, rows)
+        torch.testing.assert_close(selected, full)
+        (full * weights).sum().backward()
+        (selected * weights).sum().backward()
+        torch.testing.assert_close(ego_rows.grad, ego_full.grad)
 
 
 def test_knn_item_graph_links_items_with_similar_content():

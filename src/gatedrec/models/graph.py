@@ -41,17 +41,13 @@ def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> t
 
 
 class SymmetricOperator:
-    """A symmetric sparse matrix Â that multiplies dense tensors (torch.sparse CSR) and hands out its
-    row blocks Â[rows], for propagating only to the nodes a batch needs."""
+    """A symmetric sparse matrix Â (torch.sparse CSR) that also hands out its row blocks Â[rows], for
+    propagating only to the nodes a batch needs."""
 
     def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
         self.matrix = matrix.tocsr().astype(np.float32)
-        self.shape = matrix.shape
         self.torch_matrix = to_torch_csr(self.matrix, self.device)
-
-    def __matmul__(self, dense: torch.Tensor) -> torch.Tensor:
-        return torch.sparse.mm(self.torch_matrix, dense.detach())
 
     def row_block(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Â[rows] and its transpose as torch CSR tensors."""
@@ -59,34 +55,22 @@ class SymmetricOperator:
         return to_torch_csr(block, self.device), to_torch_csr(block.T.tocsr(), self.device)
 
 
-class _SymmetricSpmm(torch.autograd.Function):
-    """Â X with the gradient Â^T G = Â G, since Â is symmetric: no transpose is ever built."""
+class _Spmm(torch.autograd.Function):
+    """M X for a constant sparse M, with the gradient M^T G from a transpose given up front."""
 
     @staticmethod
-    def forward(ctx, dense: torch.Tensor, operator: SymmetricOperator) -> torch.Tensor:
-        ctx.operator = operator
-        return operator @ dense
+    def forward(ctx, dense: torch.Tensor, matrix: torch.Tensor, transpose: torch.Tensor) -> torch.Tensor:
+        ctx.transpose = transpose
+        return torch.sparse.mm(matrix, dense.detach())
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        return ctx.operator @ grad_output, None
+        return torch.sparse.mm(ctx.transpose, grad_output), None, None
 
 
 def symmetric_spmm(operator: SymmetricOperator, dense: torch.Tensor) -> torch.Tensor:
-    return _SymmetricSpmm.apply(dense, operator)
-
-
-class _RowSpmm(torch.autograd.Function):
-    """Â[rows] X, with the gradient Â[rows]^T G."""
-
-    @staticmethod
-    def forward(ctx, dense: torch.Tensor, block: torch.Tensor, block_t: torch.Tensor) -> torch.Tensor:
-        ctx.block_t = block_t
-        return torch.sparse.mm(block, dense.detach())
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
-        return torch.sparse.mm(ctx.block_t, grad_output), None, None
+    """Â X; Â is symmetric, so it is its own transpose in the gradient and none is ever built."""
+    return _Spmm.apply(dense, operator.torch_matrix, operator.torch_matrix)
 
 
 def light_propagate_rows(adjacency: SymmetricOperator, ego: torch.Tensor, n_layers: int, rows: torch.Tensor) -> torch.Tensor:
@@ -100,7 +84,7 @@ def light_propagate_rows(adjacency: SymmetricOperator, ego: torch.Tensor, n_laye
         layer = symmetric_spmm(adjacency, layer)
         total = total + layer[rows]
     block, block_t = adjacency.row_block(rows)
-    return (total + _RowSpmm.apply(layer, block, block_t)) / (n_layers + 1)
+    return (total + _Spmm.apply(layer, block, block_t)) / (n_layers + 1)
 
 
 def light_propagate(adjacency: SymmetricOperator, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
