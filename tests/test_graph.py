@@ -2,14 +2,17 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from gatedrec.data import Modality
 from gatedrec.models.lightgcn import degree_sensitive_subgraph
 from gatedrec.models.graph import (
-    SymmetricOperator,
+    SparseOperator,
+    content_item_graph,
+    repeated_spmm_rows,
     knn_item_graph,
     light_propagate,
     light_propagate_rows,
     normalized_adjacency,
-    symmetric_spmm,
+    spmm,
 )
 
 
@@ -36,7 +39,7 @@ def test_propagation_and_its_gradient_match_dense_maths():
     rng = np.random.default_rng(1)
     train = (rng.random((6, 4)) < 0.5).astype(np.float32)
     dense = torch.tensor(dense_reference(train), dtype=torch.float32)
-    sparse = SymmetricOperator(normalized_adjacency(sp.csr_matrix(train)))
+    sparse = SparseOperator(normalized_adjacency(sp.csr_matrix(train)))
     ego = torch.randn(10, 3, requires_grad=True)
     out = light_propagate(sparse, ego, 2)
     expected = (ego + dense @ ego + dense @ dense @ ego) / 3
@@ -46,12 +49,12 @@ def test_propagation_and_its_gradient_match_dense_maths():
     ego_ref = ego.detach().clone().requires_grad_(True)
     ((ego_ref + dense @ ego_ref + dense @ dense @ ego_ref) / 3 * weights).sum().backward()
     torch.testing.assert_close(grad, ego_ref.grad)
-    torch.testing.assert_close(symmetric_spmm(sparse, ego.detach()), dense @ ego.detach())
+    torch.testing.assert_close(spmm(sparse, ego.detach()), dense @ ego.detach())
 
 
 def test_propagation_to_selected_rows_matches_full_propagation_and_its_gradient():
     rng = np.random.default_rng(2)
-    adjacency = SymmetricOperator(normalized_adjacency(sp.csr_matrix((rng.random((6, 5)) < 0.5).astype(np.float32))))
+    adjacency = SparseOperator(normalized_adjacency(sp.csr_matrix((rng.random((6, 5)) < 0.5).astype(np.float32))))
     rows = torch.tensor([0, 3, 7, 10])
     weights = torch.randn(len(rows), 3)
     for n_layers in (0, 1, 2, 3):
@@ -65,11 +68,38 @@ def test_propagation_to_selected_rows_matches_full_propagation_and_its_gradient(
         torch.testing.assert_close(ego_rows.grad, ego_full.grad)
 
 
+def test_product_with_a_non_symmetric_operator_has_the_transposed_gradient():
+    rng = np.random.default_rng(2)
+    dense = (rng.random((7, 7)) < 0.4) * rng.random((7, 7))
+    operator = SparseOperator(sp.csr_matrix(dense), symmetric=False)
+    x = torch.randn(7, 3, requires_grad=True)
+    weights = torch.randn(7, 3)
+    (spmm(operator, x) * weights).sum().backward()
+    matrix = torch.tensor(dense, dtype=torch.float32)
+    torch.testing.assert_close(x.grad, matrix.T @ weights)
+    rows = torch.tensor([5, 0, 5])
+    x.grad = None
+    (repeated_spmm_rows(operator, x, 2, rows) * weights[:3]).sum().backward()
+    torch.testing.assert_close(repeated_spmm_rows(operator, x, 2, rows), (matrix @ matrix @ x)[rows])
+    torch.testing.assert_close(x.grad, (matrix @ matrix)[rows].T @ weights[:3])
+
+
+def test_content_item_graph_weighs_text_as_asked():
+    pairs = np.array([[1, 0.1], [1, 0.2], [0.1, 1], [0.2, 1]], dtype=np.float32)
+    present = np.ones(4, dtype=bool)
+    # text pairs items 0-1 and 2-3, visual pairs 0-2 and 1-3
+    modalities = {"visual": Modality(pairs[[0, 2, 1, 3]], present), "text": Modality(pairs, present)}
+    graph = content_item_graph(modalities, k=2, text_weight=0.9).toarray()
+    np.testing.assert_allclose(graph[0], [0.5, 0.45, 0.05, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(graph.sum(axis=1), 1.0, rtol=1e-6)
+
+
 def test_knn_item_graph_links_items_with_similar_content():
     features = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [5, 5]], dtype=np.float32)
     present = np.array([True, True, True, True, False])
-    graph = knn_item_graph(features, present, k=1, block_rows=2).toarray()
-    assert graph[0, 1] > 0 and graph[2, 3] > 0
+    graph = knn_item_graph(features, present, k=2, block_rows=2).toarray()
+    assert graph[0, 0] > 0 and graph[0, 1] > 0 and graph[2, 3] > 0
+    np.testing.assert_allclose(graph[:4].sum(axis=1), 1.0)
     assert graph[0, 2] == 0 and graph[1, 3] == 0
     assert not graph[4].any() and not graph[:, 4].any()
 

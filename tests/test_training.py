@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from gatedrec.config import RunConfig
 from gatedrec.data import load_mmrec
@@ -13,7 +14,7 @@ def config_for(model, **train):
     return RunConfig.for_model(model, **settings)
 
 
-@pytest.mark.parametrize("model", ["bpr", "lightgcn", "rlmultimodalrec"])
+@pytest.mark.parametrize("model", ["bpr", "lightgcn", "freedom", "rlmultimodalrec"])
 def test_models_learn_on_generated_data(small_generated, model):
     metrics = Trainer(config_for(model, epochs=15), small_generated.dataset, quiet=True).fit()
     assert metrics["epochs_run"] == 15
@@ -30,6 +31,15 @@ def test_edge_dropout_trains_on_subgraphs_and_evaluates_on_the_full_graph(small_
     metrics = trainer.fit()
     assert trainer.model.epoch_adjacency is not trainer.model.adjacency
     assert metrics["test"]["recall@20"] > 0
+
+
+def test_freedom_modality_loss_trains_the_projections(small_generated):
+    config = config_for("freedom", epochs=2)
+    config.apply({"modality_loss_weight": 0.1})
+    trainer = Trainer(config, small_generated.dataset, quiet=True)
+    before = [projection.weight.detach().clone() for projection in trainer.model.projections]
+    trainer.fit()
+    assert all(not torch.equal(b, p.weight) for b, p in zip(before, trainer.model.projections))
 
 
 def test_same_seed_gives_same_numbers(small_generated):

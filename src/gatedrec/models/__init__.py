@@ -9,12 +9,14 @@ import yaml
 from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings, Recommender
 from gatedrec.models.bpr import BPR
+from gatedrec.models.freedom import FREEDOM
 from gatedrec.models.lightgcn import LightGCN
 from gatedrec.models.rlmultimodalrec import RLMultimodalRec
 
 MODELS: dict[str, type[Recommender]] = {
     "bpr": BPR,
     "lightgcn": LightGCN,
+    "freedom": FREEDOM,
     "rlmultimodalrec": RLMultimodalRec,
 }
 

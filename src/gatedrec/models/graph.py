@@ -40,17 +40,19 @@ def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> t
         )
 
 
-class SymmetricOperator:
-    """A symmetric sparse matrix Â (torch.sparse CSR) that also hands out its row blocks Â[rows], for
-    propagating only to the nodes a batch needs."""
+class SparseOperator:
+    """A constant sparse matrix M (torch.sparse CSR) with the transpose its gradient needs (M itself when
+    ``symmetric``, so none is built), that also hands out row blocks M[rows], for propagating only to
+    the nodes a batch needs."""
 
-    def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu"):
+    def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu", symmetric: bool = True):
         self.device = torch.device(device)
         self.matrix = matrix.tocsr().astype(np.float32)
         self.torch_matrix = to_torch_csr(self.matrix, self.device)
+        self.torch_transpose = self.torch_matrix if symmetric else to_torch_csr(self.matrix.T.tocsr(), self.device)
 
     def row_block(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Â[rows] and its transpose as torch CSR tensors."""
+        """M[rows] and its transpose as torch CSR tensors."""
         block = self.matrix[rows.cpu().numpy()]
         return to_torch_csr(block, self.device), to_torch_csr(block.T.tocsr(), self.device)
 
@@ -68,12 +70,12 @@ class _Spmm(torch.autograd.Function):
         return torch.sparse.mm(ctx.transpose, grad_output), None, None
 
 
-def symmetric_spmm(operator: SymmetricOperator, dense: torch.Tensor) -> torch.Tensor:
-    """Â X; Â is symmetric, so it is its own transpose in the gradient and none is ever built."""
-    return _Spmm.apply(dense, operator.torch_matrix, operator.torch_matrix)
+def spmm(operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
+    """M X, differentiable in X."""
+    return _Spmm.apply(dense, operator.torch_matrix, operator.torch_transpose)
 
 
-def light_propagate_rows(adjacency: SymmetricOperator, ego: torch.Tensor, n_layers: int, rows: torch.Tensor) -> torch.Tensor:
+def light_propagate_rows(adjacency: SparseOperator, ego: torch.Tensor, n_layers: int, rows: torch.Tensor) -> torch.Tensor:
     """Rows ``rows`` of light_propagate(adjacency, ego, n_layers); the last layer is computed for those
     rows only, which saves one full sparse product forward and one backward per batch."""
     total = ego[rows]
@@ -81,39 +83,64 @@ def light_propagate_rows(adjacency: SymmetricOperator, ego: torch.Tensor, n_laye
         return total
     layer = ego
     for _ in range(n_layers - 1):
-        layer = symmetric_spmm(adjacency, layer)
+        layer = spmm(adjacency, layer)
         total = total + layer[rows]
     block, block_t = adjacency.row_block(rows)
     return (total + _Spmm.apply(layer, block, block_t)) / (n_layers + 1)
 
 
-def light_propagate(adjacency: SymmetricOperator, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
+def repeated_spmm_rows(operator: SparseOperator, dense: torch.Tensor, times: int, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows ``rows`` (all when None) of M^times X; the last product is computed for those rows only."""
+    if times == 0:
+        return dense if rows is None else dense[rows]
+    for _ in range(times - 1):
+        dense = spmm(operator, dense)
+    if rows is None:
+        return spmm(operator, dense)
+    block, block_t = operator.row_block(rows)
+    return _Spmm.apply(dense, block, block_t)
+
+
+def light_propagate(adjacency: SparseOperator, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
     """LightGCN: E^(k+1) = Â E^(k); returns mean(E^(0), ..., E^(K))."""
     layer_sum = ego
     layer = ego
     for _ in range(n_layers):
-        layer = symmetric_spmm(adjacency, layer)
+        layer = spmm(adjacency, layer)
         layer_sum = layer_sum + layer
     return layer_sum / (n_layers + 1)
 
 
 def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, block_rows: int = 2048) -> sp.csr_matrix:
-    """Symmetrically normalised cosine k-nearest-neighbour graph of items, built block by block.
+    """Cosine k-nearest-neighbour graph of items (the item itself counts as its nearest, as in FREEDOM),
+    each row scaled to sum to one, built block by block.
 
     Only items that have the modality get neighbours; the dense items x items similarity never exists
     whole, at most ``block_rows`` rows of it at a time.
     """
     n_items = features.shape[0]
     rows = np.flatnonzero(present)
-    unit = torch.from_numpy(features[rows])
+    unit = torch.from_numpy(np.ascontiguousarray(features[rows], dtype=np.float32))
     unit = unit / unit.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    k = min(k, len(rows) - 1)
+    k = min(k, len(rows))
     neighbour_parts = []
     for start in range(0, len(rows), block_rows):
         similarity = unit[start : start + block_rows] @ unit.T
-        similarity[torch.arange(similarity.shape[0]), torch.arange(start, start + similarity.shape[0])] = -np.inf
         neighbour_parts.append(torch.topk(similarity, k, dim=1).indices.numpy())
     neighbours = rows[np.concatenate(neighbour_parts)]
     sources = np.repeat(rows, k)
-    adjacency = sp.csr_matrix((np.ones(len(sources), np.float32), (sources, neighbours.ravel())), shape=(n_items,) * 2)
-    return symmetric_normalize(adjacency)
+    weights = np.full(len(sources), 1.0 / k, np.float32)
+    return sp.csr_matrix((weights, (sources, neighbours.ravel())), shape=(n_items,) * 2)
+
+
+def content_item_graph(modalities: dict, k: int, text_weight: float) -> sp.csr_matrix:
+    """Weighted sum of the modalities' kNN graphs: the modality named ``text`` weighs ``text_weight`` and
+    the others share the rest (FREEDOM: 0.9 text, 0.1 image); all weigh the same when no modality is
+    named text or it is the only one."""
+    names = list(modalities)
+    if "text" in names and len(names) > 1:
+        weights = {name: text_weight if name == "text" else (1 - text_weight) / (len(names) - 1) for name in names}
+    else:
+        weights = {name: 1 / len(names) for name in names}
+    graphs = [weights[name] * knn_item_graph(m.features, m.present, k) for name, m in modalities.items()]
+    return sum(graphs[1:], graphs[0]).tocsr()

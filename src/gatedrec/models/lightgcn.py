@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gatedrec.models.base import Embeddings, Recommender
-from gatedrec.models.graph import SymmetricOperator, light_propagate, light_propagate_rows, normalized_adjacency
+from gatedrec.models.graph import SparseOperator, light_propagate, light_propagate_rows, normalized_adjacency
 
 
 class LightGCN(Recommender):
@@ -27,14 +27,14 @@ class LightGCN(Recommender):
         self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, dim)))
         self.item_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, dim)))
         self.train_matrix, self.device = dataset.train, device
-        self.adjacency = SymmetricOperator(normalized_adjacency(dataset.train), device)
+        self.adjacency = SparseOperator(normalized_adjacency(dataset.train), device)
         self.edge_dropout = float(params["edge_dropout"])
         self.epoch_adjacency = self.adjacency
 
     def start_epoch(self, rng: np.random.Generator) -> None:
         if self.edge_dropout > 0:
             kept = degree_sensitive_subgraph(self.train_matrix, 1.0 - self.edge_dropout, rng)
-            self.epoch_adjacency = SymmetricOperator(normalized_adjacency(kept), self.device)
+            self.epoch_adjacency = SparseOperator(normalized_adjacency(kept), self.device)
 
     def propagate(self, item_ego: torch.Tensor, users=None, items=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Final user and item embeddings: all of them, or the rows ``users`` and ``items``."""

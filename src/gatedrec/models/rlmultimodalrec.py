@@ -20,7 +20,7 @@ import torch
 from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings
 from gatedrec.models.losses import bpr_loss
-from gatedrec.models.graph import SymmetricOperator, knn_item_graph, symmetric_spmm
+from gatedrec.models.graph import SparseOperator, content_item_graph, repeated_spmm_rows
 from gatedrec.models.fusion import ModalityFusion
 from gatedrec.models.lightgcn import LightGCN, select_rows
 
@@ -51,7 +51,9 @@ class RLMultimodalRec(LightGCN):
         self.item_graph = None
         if int(params["item_knn_k"]) > 0:
             dataset.require_modalities("rlmultimodalrec with item_knn_k > 0")
-            self.item_graph = SymmetricOperator(item_content_graph(dataset, int(params["item_knn_k"])), device)
+            graph = content_item_graph(dataset.modalities, int(params["item_knn_k"]), float(params["text_graph_weight"]))
+            self.item_graph = SparseOperator(graph, device, symmetric=False)
+        self.item_graph_on = params["item_graph_on"]
 
     def forward(self, users=None, items=None) -> Embeddings:
         return self.embeddings_and_content(users, items)[0]
@@ -78,10 +80,8 @@ class RLMultimodalRec(LightGCN):
         if content is not None and self.placement == "late":
             final_items = final_items + content[item_rows]
         if self.item_graph is not None:
-            neighbourhood = item_ego
-            for _ in range(self.item_graph_layers):
-                neighbourhood = symmetric_spmm(self.item_graph, neighbourhood)
-            final_items = final_items + neighbourhood[item_rows]
+            source = self.item_emb if self.item_graph_on == "id" else item_ego
+            final_items = final_items + repeated_spmm_rows(self.item_graph, source, self.item_graph_layers, items)
         egos = select_rows(self.user_emb, item_ego, users, items)
         return Embeddings(final_users, final_items, *egos), content
 
@@ -105,8 +105,3 @@ class RLMultimodalRec(LightGCN):
         """Per-item share of each modality in the fused content (the gate's reading)."""
         return self.fusion.modality_shares() if self.fusion is not None else {}
 
-
-def item_content_graph(dataset, k: int):
-    """Mean of the modalities' normalised kNN graphs (each is symmetric-normalised, so the mean is too)."""
-    graphs = [knn_item_graph(m.features, m.present, k) for m in dataset.modalities.values()]
-    return sum(graphs[1:], graphs[0]) / len(graphs)

@@ -1,0 +1,49 @@
+"""FREEDOM (Zhou & Shen, "A Tale of Two Graphs: Freezing and Denoising Graph Structures for Multimodal
+Recommendation", MM 2023).
+
+Two graphs. A frozen item-item graph S: each modality's cosine kNN graph of the raw features (k
+neighbours, the item itself included, rows normalised), mixed 0.9 text + 0.1 the rest; it gives
+h = S^L e_item. The user-item graph is denoised by degree-sensitive edge pruning: each epoch trains
+LightGCN on a share 1 - edge_dropout of the edges (the full graph at evaluation). Final user = LightGCN
+user; final item = LightGCN item + h. Loss: BPR, plus modality_loss_weight · BPR of the final user
+against each modality's linear projection of the raw features. As in FREEDOM, no L2 on embeddings.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gatedrec.models.base import Embeddings
+from gatedrec.models.graph import SparseOperator, content_item_graph, repeated_spmm_rows
+from gatedrec.models.lightgcn import LightGCN, select_rows
+from gatedrec.models.losses import bpr_loss
+
+
+class FREEDOM(LightGCN):
+    needs_modalities = True
+
+    def __init__(self, dataset, params, device):
+        super().__init__(dataset, params, device)
+        graph = content_item_graph(dataset.modalities, int(params["knn_k"]), float(params["text_graph_weight"]))
+        self.item_graph = SparseOperator(graph, device, symmetric=False)
+        self.item_graph_layers = int(params["item_graph_layers"])
+        self.modality_loss_weight = float(params["modality_loss_weight"])
+        self.modality_features = [torch.tensor(m.features, device=device) for m in dataset.modalities.values()]
+        dim = int(params["embedding_size"])
+        self.projections = nn.ModuleList(nn.Linear(features.shape[1], dim) for features in self.modality_features)
+
+    def forward(self, users=None, items=None) -> Embeddings:
+        final_users, final_items = self.propagate(self.item_emb, users, items)
+        final_items = final_items + repeated_spmm_rows(self.item_graph, self.item_emb, self.item_graph_layers, items)
+        return Embeddings(final_users, final_items, *select_rows(self.user_emb, self.item_emb, users, items))
+
+    def loss(self, users, pos_items, neg_items):
+        batch = self(users, torch.cat([pos_items, neg_items]))
+        total = self.embedding_loss(batch)
+        if self.modality_loss_weight > 0:
+            for features, projection in zip(self.modality_features, self.projections):
+                total = total + self.modality_loss_weight * bpr_loss(
+                    batch.users, projection(features[pos_items]), projection(features[neg_items])
+                )
+        return total
