@@ -12,10 +12,12 @@ from gatedrec.models.bpr import BPR
 from gatedrec.models.freedom import FREEDOM
 from gatedrec.models.lightgcn import LightGCN
 from gatedrec.models.rlmultimodalrec import RLMultimodalRec
+from gatedrec.models.vbpr import VBPR
 
 MODELS: dict[str, type[Recommender]] = {
     "bpr": BPR,
     "lightgcn": LightGCN,
+    "vbpr": VBPR,
     "freedom": FREEDOM,
     "rlmultimodalrec": RLMultimodalRec,
 }
