@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 from pathlib import Path
-
-import torch
 
 from gatedrec.config import RunConfig
 from gatedrec.data import load_mmrec
 from gatedrec.io import write_json, write_text_atomic
+from gatedrec.system import machine  # noqa: F401  (re-exported for the scripts)
 from gatedrec.training import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,16 +25,13 @@ DATASETS = {
     "amazon-baby-mmrec": {"folder": "amazon-baby-mmrec", "inter": "baby_mmhcl_split.inter"},
 }
 
-
 def data_config(name: str) -> dict:
     spec = DATASETS[name]
     return {"path": str(SHARED_DATA / spec["folder"]), "inter": spec.get("inter"), "modalities": spec.get("modalities")}
 
-
 def load_shared(name: str):
     config = data_config(name)
     return load_mmrec(config["path"], config["inter"], config["modalities"])
-
 
 def train_once(model: str, dataset_name: str, dataset, seed: int, overrides: dict | None = None, **train) -> dict:
     config = RunConfig.for_model(model, seed=seed, **train)
@@ -45,30 +39,8 @@ def train_once(model: str, dataset_name: str, dataset, seed: int, overrides: dic
     config.data.path = data_config(dataset_name)["path"]
     return Trainer(config, dataset, quiet=True).fit()
 
-
 def mean_std(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict:
-    return {
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
 
 def save_report(stem: str, data: dict, markdown: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -76,10 +48,8 @@ def save_report(stem: str, data: dict, markdown: str) -> None:
     write_text_atomic(RESULTS / f"{stem}.md", markdown)
     print(markdown)
 
-
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
-
 
 def update_readme(text: str, block: str) -> None:
     """Replace the README's block between <!-- block:start --> and <!-- block:end --> with ``text``."""

@@ -1,10 +1,11 @@
-"""The ``gatedrec`` command: generate, train, evaluate, demo, models."""
+"""The ``gatedrec`` command: generate, train, evaluate, benchmark, demo, models."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,8 @@ import torch
 from rich.table import Table
 
 from gatedrec import __version__
-from gatedrec.config import RunConfig
+from gatedrec.benchmark import GRIDS, Benchmark, parse_models
+from gatedrec.config import DataConfig, RunConfig, TrainConfig, parse_assignment
 from gatedrec.data import load_mmrec
 from gatedrec.data.synthetic import generate, save_mmrec
 from gatedrec.errors import GatedRecError
@@ -20,6 +22,8 @@ from gatedrec.evaluation import METRICS, TOPKS, Evaluator
 from gatedrec.io import write_json
 from gatedrec.models import MODELS, default_params
 from gatedrec.progress import console
+from gatedrec.report import write_reports
+from gatedrec.system import machine
 from gatedrec.training import Trainer, build_model
 
 RUN_FILES = ("metrics.json", "checkpoints/last.pt")
@@ -47,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(commands)
     _add_train(commands)
     _add_evaluate(commands)
+    _add_benchmark(commands)
     _add_demo(commands)
     models = commands.add_parser("models", help="list the models and their default parameters")
     models.set_defaults(handler=run_models)
@@ -99,6 +104,24 @@ def _add_evaluate(commands) -> None:
     parser.add_argument("--mask-valid", action="store_true", help="also mask valid items when ranking for test")
     parser.add_argument("--json", help="also write the metrics to this JSON file")
     parser.set_defaults(handler=run_evaluate)
+
+
+def _add_benchmark(commands) -> None:
+    parser = commands.add_parser(
+        "benchmark", help="compare models: grid on valid Recall@20, seeds, test mean ± std, tables and plots"
+    )
+    _add_data_options(parser)
+    parser.add_argument("--models", default="all",
+                        help="'all' or a comma-separated list; NAME:KEY=VALUE[:KEY=VALUE] fixes parameters (ablations)")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--grid", default="default", choices=GRIDS)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="fix a parameter for every model that has it, or a training setting")
+    parser.add_argument("--epochs", type=int, help="at most this many epochs per run (default 1000)")
+    parser.add_argument("--patience", type=int, help="evaluations without improvement before stopping (default 20)")
+    parser.add_argument("--out", required=True, help="report folder; finished runs in it are not repeated")
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(handler=run_benchmark)
 
 
 def _add_demo(commands) -> None:
@@ -182,6 +205,34 @@ def _describe(dataset) -> str:
     summary = dataset.summary()
     modalities = ", ".join(f"{name} ({info['dim']}-d)" for name, info in summary["modalities"].items()) or "no modality"
     return f"{summary['users']} users, {summary['items']} items, {summary['train']} training pairs, {modalities}"
+
+
+# ---- benchmark -----------------------------------------------------------------------------------------
+def run_benchmark(args) -> None:
+    train_keys = set(TrainConfig.__dataclass_fields__)
+    train_settings = dict(parse_assignment(text) for text in args.set if parse_assignment(text)[0] in train_keys)
+    model_settings = [text for text in args.set if parse_assignment(text)[0] not in train_keys]
+    flags = {"epochs": args.epochs, "patience": args.patience}
+    train_settings |= {key: value for key, value in flags.items() if value is not None}
+    entries = parse_models(args.models, model_settings)
+    seeds = parse_seeds(args.seeds)
+    data = DataConfig(args.data, args.inter, parse_modality_files(args.modality))
+    dataset = load_mmrec(data.path, data.inter, data.modalities)
+    console.print(f"benchmark on {dataset.name}: {_describe(dataset)}")
+    benchmark = Benchmark(dataset, data, entries, seeds, args.grid, Path(args.out), train_settings, args.quiet)
+    started = time.perf_counter()
+    results = benchmark.run()
+    meta = {"data": dataset.name, "grid": args.grid, "seeds": seeds, "machine": machine(),
+            "wall_seconds": time.perf_counter() - started}
+    for path in write_reports(Path(args.out), results, meta):
+        console.print(f"wrote {path}")
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise GatedRecError(f"--seeds '{text}' must be comma-separated integers, e.g. 1,2,3") from None
 
 
 # ---- evaluate ---------------------------------------------------------------------------------------
