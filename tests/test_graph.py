@@ -3,10 +3,10 @@ import scipy.sparse as sp
 import torch
 
 from gatedrec.data import Modality
+from gatedrec.models.item_graph import ContentItemGraph
 from gatedrec.models.lightgcn import degree_sensitive_subgraph
 from gatedrec.models.graph import (
     SparseOperator,
-    content_item_graph,
     repeated_spmm_rows,
     knn_item_graph,
     light_propagate,
@@ -84,14 +84,20 @@ def test_product_with_a_non_symmetric_operator_has_the_transposed_gradient():
     torch.testing.assert_close(x.grad, (matrix @ matrix)[rows].T @ weights[:3])
 
 
-def test_content_item_graph_weighs_text_as_asked():
+def test_content_item_graph_weighs_text_as_asked_or_learns_the_mix():
     pairs = np.array([[1, 0.1], [1, 0.2], [0.1, 1], [0.2, 1]], dtype=np.float32)
     present = np.ones(4, dtype=bool)
     # text pairs items 0-1 and 2-3, visual pairs 0-2 and 1-3
     modalities = {"visual": Modality(pairs[[0, 2, 1, 3]], present), "text": Modality(pairs, present)}
-    graph = content_item_graph(modalities, k=2, text_weight=0.9).toarray()
-    np.testing.assert_allclose(graph[0], [0.5, 0.45, 0.05, 0.0], rtol=1e-6)
-    np.testing.assert_allclose(graph.sum(axis=1), 1.0, rtol=1e-6)
+    fixed = ContentItemGraph(modalities, k=2, layers=1, mix="fixed", text_weight=0.9)
+    matrix = fixed(torch.eye(4))  # S I = S
+    torch.testing.assert_close(matrix[0], torch.tensor([0.5, 0.45, 0.05, 0.0]))
+    torch.testing.assert_close(fixed(torch.eye(4), torch.tensor([2, 0])), fixed(torch.eye(4))[[2, 0]])
+    learned = ContentItemGraph(modalities, k=2, layers=1, mix="learned", text_weight=0.9)
+    torch.testing.assert_close(learned.weights(), torch.tensor([0.5, 0.5]))
+    learned(torch.eye(4))[0, 1].backward()  # only the text graph links items 0 and 1
+    assert learned.logits.grad[1] > 0 > learned.logits.grad[0]
+    assert learned.parameter_groups()[0]["params"] == [learned.logits] and not fixed.parameter_groups()
 
 
 def test_knn_item_graph_links_items_with_similar_content():

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gatedrec.models.base import Embeddings
-from gatedrec.models.graph import SparseOperator, content_item_graph, repeated_spmm_rows
+from gatedrec.models.item_graph import ContentItemGraph
 from gatedrec.models.lightgcn import LightGCN, select_rows
 from gatedrec.models.losses import bpr_loss
 
@@ -25,9 +25,8 @@ class FREEDOM(LightGCN):
 
     def __init__(self, dataset, params, device):
         super().__init__(dataset, params, device)
-        graph = content_item_graph(dataset.modalities, int(params["knn_k"]), float(params["text_graph_weight"]))
-        self.item_graph = SparseOperator(graph, device, symmetric=False)
-        self.item_graph_layers = int(params["item_graph_layers"])
+        self.item_graph = ContentItemGraph(dataset.modalities, int(params["knn_k"]), int(params["item_graph_layers"]),
+                                           "fixed", float(params["text_graph_weight"]), device)
         self.modality_loss_weight = float(params["modality_loss_weight"])
         self.modality_features = [torch.tensor(m.features, device=device) for m in dataset.modalities.values()]
         dim = int(params["embedding_size"])
@@ -35,7 +34,7 @@ class FREEDOM(LightGCN):
 
     def forward(self, users=None, items=None) -> Embeddings:
         final_users, final_items = self.propagate(self.item_emb, users, items)
-        final_items = final_items + repeated_spmm_rows(self.item_graph, self.item_emb, self.item_graph_layers, items)
+        final_items = final_items + self.item_graph(self.item_emb, items)
         return Embeddings(final_users, final_items, *select_rows(self.user_emb, self.item_emb, users, items))
 
     def loss(self, users, pos_items, neg_items):

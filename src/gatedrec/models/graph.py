@@ -131,16 +131,3 @@ def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, block_rows
     sources = np.repeat(rows, k)
     weights = np.full(len(sources), 1.0 / k, np.float32)
     return sp.csr_matrix((weights, (sources, neighbours.ravel())), shape=(n_items,) * 2)
-
-
-def content_item_graph(modalities: dict, k: int, text_weight: float) -> sp.csr_matrix:
-    """Weighted sum of the modalities' kNN graphs: the modality named ``text`` weighs ``text_weight`` and
-    the others share the rest (FREEDOM: 0.9 text, 0.1 image); all weigh the same when no modality is
-    named text or it is the only one."""
-    names = list(modalities)
-    if "text" in names and len(names) > 1:
-        weights = {name: text_weight if name == "text" else (1 - text_weight) / (len(names) - 1) for name in names}
-    else:
-        weights = {name: 1 / len(names) for name in names}
-    graphs = [weights[name] * knn_item_graph(m.features, m.present, k) for name, m in modalities.items()]
-    return sum(graphs[1:], graphs[0]).tocsr()

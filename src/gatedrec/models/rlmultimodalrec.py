@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings
 from gatedrec.models.losses import bpr_loss
-from gatedrec.models.graph import SparseOperator, content_item_graph, knn_item_graph, repeated_spmm_rows
+from gatedrec.models.item_graph import ContentItemGraph
 from gatedrec.models.fusion import ModalityFusion
 from gatedrec.models.lightgcn import LightGCN, select_rows
 
@@ -46,21 +45,14 @@ class RLMultimodalRec(LightGCN):
             raise GatedRecError("placement 'content-only' needs content; pick a fusion other than 'none'")
         self.content_weight_decay = float(params["content_weight_decay"])
         self.gate_weight_decay = float(params["gate_weight_decay"])
-        self.item_graph_layers = int(params["item_graph_layers"])
         self.content_loss_weight = float(params["content_loss_weight"])
         self.content_lr_scale = float(params["content_lr_scale"])
         self.item_graph = None
         if int(params["item_knn_k"]) > 0:
-            dataset.require_modalities("rlmultimodalrec with item_knn_k > 0")
-            k = int(params["item_knn_k"])
-            if params["item_graph_mix"] == "learned":
-                self.item_graphs = [SparseOperator(knn_item_graph(m.features, m.present, k), device, symmetric=False)
-                                    for m in dataset.modalities.values()]
-                self.graph_logits = nn.Parameter(torch.zeros(len(self.item_graphs)))
-                self.item_graph = True
-            else:
-                graph = content_item_graph(dataset.modalities, k, float(params["text_graph_weight"]))
-                self.item_graph = SparseOperator(graph, device, symmetric=False)
+            self.item_graph = ContentItemGraph(
+                dataset.modalities, int(params["item_knn_k"]), int(params["item_graph_layers"]), params["item_graph_mix"],
+                float(params["text_graph_weight"]), device,
+            )
         self.item_graph_on = params["item_graph_on"]
 
     def forward(self, users=None, items=None) -> Embeddings:
@@ -89,25 +81,21 @@ class RLMultimodalRec(LightGCN):
             final_items = final_items + content[item_rows]
         if self.item_graph is not None:
             source = self.item_emb if self.item_graph_on == "id" else item_ego
-            if self.item_graph is True:
-                mix = torch.softmax(self.graph_logits, dim=0)
-                for weight, graph in zip(mix, self.item_graphs):
-                    final_items = final_items + weight * repeated_spmm_rows(graph, source, self.item_graph_layers, items)
-            else:
-                final_items = final_items + repeated_spmm_rows(self.item_graph, source, self.item_graph_layers, items)
+            final_items = final_items + self.item_graph(source, items)
         egos = select_rows(self.user_emb, item_ego, users, items)
         return Embeddings(final_users, final_items, *egos), content
 
     def parameter_groups(self) -> list[dict]:
         embeddings = [self.user_emb, self.item_emb]
+        graph_groups = self.item_graph.parameter_groups() if self.item_graph is not None else []
         if self.fusion is None:
-            return [{"params": embeddings}] + ([{"params": [self.graph_logits], "lr_scale": 10.0}] if hasattr(self, "graph_logits") else [])
+            return [{"params": embeddings}, *graph_groups]
         gate = list(self.fusion.gate.parameters()) if hasattr(self.fusion, "gate") else []
         gate_ids = {id(parameter) for parameter in gate}
         projections = [parameter for parameter in self.fusion.parameters() if id(parameter) not in gate_ids]
         groups = [
             {"params": embeddings},
-            *([{"params": [self.graph_logits], "lr_scale": 10.0}] if hasattr(self, "graph_logits") else []),
+            *graph_groups,
             {"params": projections, "weight_decay": self.content_weight_decay, "lr_scale": self.content_lr_scale},
         ]
         if gate:
