@@ -30,7 +30,8 @@ from gatedrec.config import RunConfig  # noqa: E402
 from gatedrec.data.synthetic import generate  # noqa: E402
 from gatedrec.evaluation import Evaluator  # noqa: E402
 from gatedrec.training import NegativeSampler, build_model  # noqa: E402
-from gatedrec.training.trainer import build_optimizer, configure_torch, peak_memory_mb  # noqa: E402
+from gatedrec.runtime import configure_torch  # noqa: E402
+from gatedrec.training.trainer import build_optimizer, peak_memory_mb  # noqa: E402
 
 MMREC = {"lightgcn|amazon-baby-mmrec": (2.75, 2.08), "lightgcn|generated-baby": (3.5, 2.35)}
 CASES = [("lightgcn", "amazon-baby-mmrec"), ("lightgcn", "generated-baby"), ("rlmultimodalrec", "generated-baby")]

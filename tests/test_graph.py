@@ -61,8 +61,9 @@ def test_propagation_to_selected_rows_matches_full_propagation_and_its_gradient(
         ego_full = torch.randn(11, 3, requires_grad=True)
         ego_rows = ego_full.detach().clone().requires_grad_(True)
         full = light_propagate(adjacency, ego_full, n_layers)[rows]
-        selected = light_propagate_rows(adjacency, ego_rows, n_layers, rows)
+        selected, selected_ego = light_propagate_rows(adjacency, ego_rows, n_layers, rows)
         torch.testing.assert_close(selected, full)
+        torch.testing.assert_close(selected_ego, ego_rows[rows])
         (full * weights).sum().backward()
         (selected * weights).sum().backward()
         torch.testing.assert_close(ego_rows.grad, ego_full.grad)

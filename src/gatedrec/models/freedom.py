@@ -16,7 +16,7 @@ from torch import nn
 
 from gatedrec.models.base import Embeddings
 from gatedrec.models.item_graph import ContentItemGraph
-from gatedrec.models.lightgcn import LightGCN, select_rows
+from gatedrec.models.lightgcn import LightGCN
 from gatedrec.models.losses import bpr_loss
 
 
@@ -33,9 +33,8 @@ class FREEDOM(LightGCN):
         self.projections = nn.ModuleList(nn.Linear(features.shape[1], dim) for features in self.modality_features)
 
     def forward(self, users=None, items=None) -> Embeddings:
-        final_users, final_items = self.propagate(self.item_emb, users, items)
-        final_items = final_items + self.item_graph(self.item_emb, items)
-        return Embeddings(final_users, final_items, *select_rows(self.user_emb, self.item_emb, users, items))
+        propagated = self.propagate(self.item_emb, users, items)
+        return propagated._replace(items=propagated.items + self.item_graph(self.item_emb, items))
 
     def loss(self, users, pos_items, neg_items):
         batch = self(users, torch.cat([pos_items, neg_items]))

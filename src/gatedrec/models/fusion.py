@@ -52,8 +52,8 @@ def principal_components(features: np.ndarray, present: np.ndarray, max_dim: int
 class ModalityFusion(nn.Module):
     """c_i = Σ_m w_im ⊙ (W_m x_i^m + b_m) with weights from the chosen fusion.
 
-    gate: w_i = softmax over modalities of the logits W_g [p_i^1 || ... || p_i^M] + b_g, per dimension
-    (element) or one per modality (scalar); for two modalities this is g_i = sigmoid(...) on one of them.
+    gate: w_i = softmax over modalities of the logits (W_g [p_i^1 || ... || p_i^M] + b_g, 0), per dimension
+    (element) or one per modality (scalar); for two modalities this is g_i = sigmoid(W_g [p_i^1 || p_i^2] + b_g).
     A modality an item lacks is masked out of the softmax. mean / sum / <name>-only use fixed weights over
     the present modalities; concat mixes the concatenation with one linear layer.
     """
@@ -78,7 +78,8 @@ class ModalityFusion(nn.Module):
         self.projections = nn.ModuleList(nn.Linear(modality.dim, dim) for modality in modalities.values())
         n_modalities = len(self.names)
         if fusion == "gate" and n_modalities > 1:
-            self.gate = nn.Linear(n_modalities * dim, n_modalities * (dim if gate == "element" else 1))
+            # the last modality's logit is fixed at 0: for two modalities g = sigmoid(W_g [p^1 || p^2] + b_g)
+            self.gate = nn.Linear(n_modalities * dim, (n_modalities - 1) * (dim if gate == "element" else 1))
         if fusion == "concat":
             self.mix = nn.Linear(n_modalities * dim, dim)
 
@@ -94,7 +95,8 @@ class ModalityFusion(nn.Module):
         """(items, modalities, dim or 1) fusion weights over the present modalities."""
         present = self.present.unsqueeze(-1).to(projected.dtype)
         if self.fusion == "gate" and hasattr(self, "gate"):
-            logits = self.gate(projected.flatten(1)).view(projected.shape[0], len(self.names), -1)
+            free_logits = self.gate(projected.flatten(1)).view(projected.shape[0], len(self.names) - 1, -1)
+            logits = torch.cat([free_logits, torch.zeros_like(free_logits[:, :1])], dim=1)
             logits = logits.masked_fill(present == 0, float("-inf"))
             return torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
         if self.fusion == "mean":

@@ -75,18 +75,22 @@ def spmm(operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
     return _Spmm.apply(dense, operator.torch_matrix, operator.torch_transpose)
 
 
-def light_propagate_rows(adjacency: SparseOperator, ego: torch.Tensor, n_layers: int, rows: torch.Tensor) -> torch.Tensor:
-    """Rows ``rows`` of light_propagate(adjacency, ego, n_layers); the last layer is computed for those
-    rows only, which saves one full sparse product forward and one backward per batch."""
-    total = ego[rows]
+def light_propagate_rows(
+    adjacency: SparseOperator, ego: torch.Tensor, n_layers: int, rows: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``rows`` of light_propagate(adjacency, ego, n_layers), and of ego.
+
+    Horner's form Σ_k Â^k E = E + Â(E + Â(E + ...)) restricts only the outermost product to the rows:
+    one full sparse product fewer than the layer-by-layer sum, forward and backward, and no gather of
+    intermediate layers (each gather's backward zero-fills a full-size gradient)."""
+    ego_rows = ego[rows]
     if n_layers == 0:
-        return total
-    layer = ego
+        return ego_rows, ego_rows
+    inner = ego
     for _ in range(n_layers - 1):
-        layer = spmm(adjacency, layer)
-        total = total + layer[rows]
+        inner = ego + spmm(adjacency, inner)
     block, block_t = adjacency.row_block(rows)
-    return (total + _Spmm.apply(layer, block, block_t)) / (n_layers + 1)
+    return (ego_rows + _Spmm.apply(inner, block, block_t)) / (n_layers + 1), ego_rows
 
 
 def repeated_spmm_rows(operator: SparseOperator, dense: torch.Tensor, times: int, rows: torch.Tensor | None = None) -> torch.Tensor:

@@ -36,27 +36,20 @@ class LightGCN(Recommender):
             kept = degree_sensitive_subgraph(self.train_matrix, 1.0 - self.edge_dropout, rng)
             self.epoch_adjacency = SparseOperator(normalized_adjacency(kept), self.device)
 
-    def propagate(self, item_ego: torch.Tensor, users=None, items=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final user and item embeddings: all of them, or the rows ``users`` and ``items``."""
+    def propagate(self, item_ego: torch.Tensor, users=None, items=None) -> Embeddings:
+        """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``."""
         adjacency = self.epoch_adjacency if self.training else self.adjacency
         ego = torch.cat([self.user_emb, item_ego])
         if users is None:
             final = light_propagate(adjacency, ego, self.n_layers)
-            return final[: self.n_users], final[self.n_users :]
+            return Embeddings(final[: self.n_users], final[self.n_users :], self.user_emb, item_ego)
         nodes, where = torch.unique(torch.cat([users, items + self.n_users]), return_inverse=True)
-        final = light_propagate_rows(adjacency, ego, self.n_layers, nodes)[where]
-        return final[: len(users)], final[len(users) :]
+        final, egos = (values[where] for values in light_propagate_rows(adjacency, ego, self.n_layers, nodes))
+        n_users = len(users)
+        return Embeddings(final[:n_users], final[n_users:], egos[:n_users], egos[n_users:])
 
     def forward(self, users=None, items=None) -> Embeddings:
-        final_users, final_items = self.propagate(self.item_emb, users, items)
-        return Embeddings(final_users, final_items, *select_rows(self.user_emb, self.item_emb, users, items))
-
-
-def select_rows(user_table, item_table, users, items) -> tuple[torch.Tensor, torch.Tensor]:
-    """The tables themselves when no rows are asked for, else the asked rows."""
-    if users is None:
-        return user_table, item_table
-    return user_table[users], item_table[items]
+        return self.propagate(self.item_emb, users, items)
 
 
 def degree_sensitive_subgraph(train: sp.csr_matrix, keep_share: float, rng: np.random.Generator) -> sp.csr_matrix:

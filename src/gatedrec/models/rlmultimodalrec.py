@@ -22,7 +22,7 @@ from gatedrec.models.base import Embeddings
 from gatedrec.models.losses import bpr_loss
 from gatedrec.models.item_graph import ContentItemGraph
 from gatedrec.models.fusion import ModalityFusion
-from gatedrec.models.lightgcn import LightGCN, select_rows
+from gatedrec.models.lightgcn import LightGCN
 
 PLACEMENTS = ("ego", "late", "content-only")
 
@@ -75,15 +75,14 @@ class RLMultimodalRec(LightGCN):
             item_ego = self.item_emb + content
         else:
             item_ego = content
-        final_users, final_items = self.propagate(item_ego, users, items)
-        item_rows = slice(None) if items is None else items
+        propagated = self.propagate(item_ego, users, items)
+        final_items = propagated.items
         if content is not None and self.placement == "late":
-            final_items = final_items + content[item_rows]
+            final_items = final_items + (content if items is None else content[items])
         if self.item_graph is not None:
             source = self.item_emb if self.item_graph_on == "id" else item_ego
             final_items = final_items + self.item_graph(source, items)
-        egos = select_rows(self.user_emb, item_ego, users, items)
-        return Embeddings(final_users, final_items, *egos), content
+        return propagated._replace(items=final_items), content
 
     def parameter_groups(self) -> list[dict]:
         embeddings = [self.user_emb, self.item_emb]

@@ -24,6 +24,7 @@ from gatedrec.evaluation import Evaluator
 from gatedrec.io import write_atomic, write_json
 from gatedrec.models import Recommender, model_class
 from gatedrec.progress import console, progress_bar
+from gatedrec.runtime import configure_torch
 from gatedrec.training.sampling import NegativeSampler
 
 VALID_METRIC = "recall@20"
@@ -48,19 +49,12 @@ def build_model(config: RunConfig, dataset: Dataset) -> Recommender:
     return model.to(device)
 
 
-def configure_torch(threads: int = 0) -> None:
-    """Deterministic kernels make a run repeatable bit for bit (resume relies on it); on the CPU they are
-    also no slower here (the index backward then sorts instead of accumulating atomically)."""
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if threads > 0:
-        torch.set_num_threads(threads)
-
-
 def build_optimizer(model: Recommender, learning_rate: float) -> torch.optim.Adam:
     groups = [dict(group) for group in model.parameter_groups()]
     for group in groups:
         group["lr"] = learning_rate * group.pop("lr_scale", 1.0)
-    return torch.optim.Adam(groups, lr=learning_rate)
+    # the fused kernel updates all parameters in one pass: several times faster than the default on CPU
+    return torch.optim.Adam(groups, lr=learning_rate, fused=True)
 
 
 def resolve_device(name: str) -> torch.device:
