@@ -14,7 +14,7 @@ def config_for(model, **train):
     return RunConfig.for_model(model, **settings)
 
 
-@pytest.mark.parametrize("model", ["bpr", "lightgcn", "vbpr", "freedom", "rlmultimodalrec"])
+@pytest.mark.parametrize("model", ["bpr", "lightgcn", "vbpr", "freedom", "bm3", "rlmultimodalrec"])
 def test_models_learn_on_generated_data(small_generated, model):
     metrics = Trainer(config_for(model, epochs=15), small_generated.dataset, quiet=True).fit()
     assert metrics["epochs_run"] == 15

@@ -8,6 +8,7 @@ import yaml
 
 from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.bm3 import BM3
 from gatedrec.models.bpr import BPR
 from gatedrec.models.freedom import FREEDOM
 from gatedrec.models.lightgcn import LightGCN
@@ -19,6 +20,7 @@ MODELS: dict[str, type[Recommender]] = {
     "lightgcn": LightGCN,
     "vbpr": VBPR,
     "freedom": FREEDOM,
+    "bm3": BM3,
     "rlmultimodalrec": RLMultimodalRec,
 }
 

@@ -75,6 +75,7 @@ class ModalityFusion(nn.Module):
             self.register_buffer(f"features_{index}", torch.from_numpy(normalize_features(modality, feature_norm)))
         presence = np.stack([modality.present for modality in modalities.values()], axis=1)
         self.register_buffer("present", torch.from_numpy(presence))
+        self.all_present = bool(presence.all())  # then masking changes nothing and is skipped
         self.projections = nn.ModuleList(nn.Linear(modality.dim, dim) for modality in modalities.values())
         n_modalities = len(self.names)
         if fusion == "gate" and n_modalities > 1:
@@ -89,7 +90,7 @@ class ModalityFusion(nn.Module):
             [projection(getattr(self, f"features_{index}")) for index, projection in enumerate(self.projections)],
             dim=1,
         )
-        return stacked * self.present.unsqueeze(-1)
+        return stacked if self.all_present else stacked * self.present.unsqueeze(-1)
 
     def weights(self, projected: torch.Tensor) -> torch.Tensor:
         """(items, modalities, dim or 1) fusion weights over the present modalities."""
@@ -97,6 +98,8 @@ class ModalityFusion(nn.Module):
         if self.fusion == "gate" and hasattr(self, "gate"):
             free_logits = self.gate(projected.flatten(1)).view(projected.shape[0], len(self.names) - 1, -1)
             logits = torch.cat([free_logits, torch.zeros_like(free_logits[:, :1])], dim=1)
+            if self.all_present:
+                return torch.softmax(logits, dim=1)
             logits = logits.masked_fill(present == 0, float("-inf"))
             return torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
         if self.fusion == "mean":
