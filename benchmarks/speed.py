@@ -3,8 +3,8 @@
 Cases (each in a fresh process, so peak memory is its own):
 - LightGCN (2 layers, reg 1e-4, batch 2048) on amazon-baby-mmrec (MMHCL split), as MMRec was timed in
   ../shared/REFERENCE.md;
-- LightGCN and RLMultimodalRec on generated data of Baby's size with a 4096-d visual and a 384-d text
-  modality.
+- LightGCN, RLMultimodalRec (defaults) and FREEDOM (defaults) on generated data of Baby's size with a
+  4096-d visual and a 384-d text modality.
 
     python benchmarks/speed.py [--epochs 5] [--evals 5]
 """
@@ -33,8 +33,17 @@ from gatedrec.training import NegativeSampler, build_model  # noqa: E402
 from gatedrec.runtime import configure_torch  # noqa: E402
 from gatedrec.training.trainer import build_optimizer, peak_memory_mb  # noqa: E402
 
-MMREC = {"lightgcn|amazon-baby-mmrec": (2.75, 2.08), "lightgcn|generated-baby": (3.5, 2.35)}
-CASES = [("lightgcn", "amazon-baby-mmrec"), ("lightgcn", "generated-baby"), ("rlmultimodalrec", "generated-baby")]
+MMREC = {
+    "lightgcn|amazon-baby-mmrec": (2.75, 2.08),
+    "lightgcn|generated-baby": (3.5, 2.35),
+    "freedom|generated-baby": (16.1, 2.35),
+}
+CASES = [
+    ("lightgcn", "amazon-baby-mmrec"),
+    ("lightgcn", "generated-baby"),
+    ("rlmultimodalrec", "generated-baby"),
+    ("freedom", "generated-baby"),
+]
 
 
 def load(dataset_name: str):

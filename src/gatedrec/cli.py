@@ -16,6 +16,7 @@ from gatedrec import __version__
 from gatedrec.benchmark import GRIDS, Benchmark, parse_models
 from gatedrec.config import DataConfig, RunConfig, TrainConfig, parse_assignment
 from gatedrec.data import load_mmrec
+from gatedrec.distributed import leave_group
 from gatedrec.data.synthetic import generate, save_mmrec
 from gatedrec.errors import GatedRecError
 from gatedrec.evaluation import METRICS, TOPKS, Evaluator
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted; a training run continues with --resume")
         return 130
+    finally:
+        leave_group()
     return 0
 
 

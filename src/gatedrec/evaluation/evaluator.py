@@ -12,16 +12,18 @@ import scipy.sparse as sp
 import torch
 
 from gatedrec.data import Dataset
-from gatedrec.evaluation.metrics import TOPKS, per_user_metrics
+from gatedrec.distributed import Group
+from gatedrec.evaluation.metrics import METRICS, TOPKS, per_user_metrics
 
 SCORE_BLOCK_ELEMENTS = 1 << 24
 
 
 class Evaluator:
-    def __init__(self, dataset: Dataset, topks=TOPKS, mask_valid: bool = False):
+    def __init__(self, dataset: Dataset, topks=TOPKS, mask_valid: bool = False, group: Group = Group()):
         self.dataset = dataset
         self.topks = tuple(sorted(topks))
         self.mask_valid = mask_valid
+        self.group = group
 
     def masked_matrix(self, split: str) -> sp.csr_matrix:
         """Items that must not be recommended when evaluating ``split``."""
@@ -38,17 +40,20 @@ class Evaluator:
     def evaluate_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor, split: str) -> dict[str, float]:
         held_out = self.dataset.split(split)
         masked = self.masked_matrix(split)
-        users = np.flatnonzero(np.diff(held_out.indptr) > 0)
+        all_users = np.flatnonzero(np.diff(held_out.indptr) > 0)
+        (users,) = self.group.shard((all_users,))
         block = max(1, SCORE_BLOCK_ELEMENTS // max(1, self.dataset.n_items))
-        totals: dict[str, float] = {}
+        names = [f"{metric}@{k}" for metric in METRICS for k in self.topks]
+        totals = np.zeros(len(names))
         for start in range(0, len(users), block):
             block_users = users[start : start + block]
             ranked = self.top_items(user_emb, item_emb, block_users, masked)
             hits = _hit_matrix(ranked, held_out[block_users])
             n_relevant = np.diff(held_out.indptr)[block_users]
-            for name, values in per_user_metrics(hits, n_relevant, self.topks).items():
-                totals[name] = totals.get(name, 0.0) + float(values.sum())
-        return {name: total / max(1, len(users)) for name, total in totals.items()}
+            per_user = per_user_metrics(hits, n_relevant, self.topks)
+            totals += [per_user[name].sum() for name in names]
+        totals = self.group.sum(totals)
+        return {name: float(total) / max(1, len(all_users)) for name, total in zip(names, totals)}
 
     def top_items(self, user_emb, item_emb, users: np.ndarray, masked: sp.csr_matrix) -> np.ndarray:
         """(len(users), max K) item ids in ranking order, masked items excluded."""

@@ -19,6 +19,7 @@ import torch
 
 from gatedrec.config import RunConfig
 from gatedrec.data import Dataset
+from gatedrec.distributed import join_group
 from gatedrec.errors import GatedRecError
 from gatedrec.evaluation import Evaluator
 from gatedrec.io import write_atomic, write_json
@@ -72,16 +73,19 @@ def peak_memory_mb() -> float:
 
 class Trainer:
     def __init__(self, config: RunConfig, dataset: Dataset, out_dir: str | Path | None = None, quiet: bool = False):
-        self.config, self.dataset, self.quiet = config, dataset, quiet
+        self.config, self.dataset = config, dataset
         self.out_dir = Path(out_dir) if out_dir is not None else None
         configure_torch(config.train.threads)
+        self.device = resolve_device(config.train.device)
+        self.group = join_group(self.device)
+        self.quiet = quiet or not self.group.is_main
+        self.writes = self.out_dir is not None and self.group.is_main
         self.model = build_model(config, dataset)
         self.optimizer = build_optimizer(self.model, config.train.learning_rate)
         self.sampler = NegativeSampler(dataset.train)
-        self.evaluator = Evaluator(dataset, mask_valid=config.train.mask_valid)
+        self.evaluator = Evaluator(dataset, mask_valid=config.train.mask_valid, group=self.group)
         self.state = TrainingState()
         self.best_in_memory: dict | None = None
-        self.device = resolve_device(config.train.device)
 
     # ---- run folder -------------------------------------------------------------------------
     def path(self, name: str) -> Path | None:
@@ -90,12 +94,12 @@ class Trainer:
     def log(self, line: str) -> None:
         if not self.quiet:
             console.print(line)
-        if self.out_dir is not None:
+        if self.writes:
             with open(self.out_dir / "train.log", "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
     def save_checkpoint(self, name: str, with_state: bool) -> None:
-        if self.out_dir is None:
+        if not self.writes:
             if name == "best.pt":
                 self.best_in_memory = {key: value.clone() for key, value in self.model.state_dict().items()}
             return
@@ -116,7 +120,7 @@ class Trainer:
 
     # ---- training -----------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
-        if self.out_dir is not None:
+        if self.writes:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.out_dir / "config.yaml")
         if resume:
@@ -144,14 +148,16 @@ class Trainer:
         self.model.start_epoch(np.random.default_rng([seed, epoch, 1]))
         started = time.perf_counter()
         total_loss, n_batches = 0.0, 0
-        for users, positives, negatives in self.sampler.epoch(self.config.train.batch_size, rng):
-            batch = [torch.from_numpy(array).to(self.device) for array in (users, positives, negatives)]
-            loss = self.model.loss(*batch)
+        for arrays in self.sampler.epoch(self.config.train.batch_size, rng):
+            batch = [torch.from_numpy(array).to(self.device) for array in self.group.shard(arrays)]
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if len(batch[0]):
+                loss = self.model.loss(*batch)
+                loss.backward()
+                total_loss += float(loss.detach())
+                n_batches += 1
+            self.group.average_gradients(self.model.parameters())
             self.optimizer.step()
-            total_loss += float(loss.detach())
-            n_batches += 1
             on_batch()
         if not math.isfinite(total_loss):
             raise GatedRecError(
@@ -182,7 +188,7 @@ class Trainer:
     # ---- results ------------------------------------------------------------------------------
     def load_best(self) -> None:
         path = self.path("checkpoints/best.pt")
-        if path is not None and path.exists():
+        if self.writes and path.exists():
             self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=False)["model"])
         elif self.best_in_memory is not None:
             self.model.load_state_dict(self.best_in_memory)
@@ -205,12 +211,13 @@ class Trainer:
             "eval_seconds_per_pass": float(np.mean(self.state.eval_seconds)) if self.state.eval_seconds else None,
             "peak_memory_mb": peak_memory_mb(),
             "mask_valid_at_test": self.config.train.mask_valid,
+            "processes": self.group.world_size,
             "valid": valid,
             "test": test,
             "modality_shares": summarize_shares(self.model.explain()),
             "history": self.state.history,
         }
-        if self.out_dir is not None:
+        if self.writes:
             write_json(self.out_dir / "metrics.json", metrics)
             write_item_shares(self.out_dir / "item_shares.tsv", self.model.explain())
         self.log(
