@@ -88,6 +88,16 @@ def markdown(chosen: dict, tables: dict) -> str:
     return "\n".join(lines)
 
 
+def provenance(jobs: list[tuple], runs: dict) -> str:
+    """Runs kept from earlier code (their entry carries a note) are counted, not hidden."""
+    notes: dict[str, int] = {}
+    for job in jobs:
+        note = runs[point_key(*job)].get("note")
+        if note:
+            notes[note] = notes.get(note, 0) + 1
+    return "".join(f"\n{count} of the runs above: {note}.\n" for note, count in notes.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="bpr,lightgcn,rlmultimodalrec")
@@ -105,7 +115,7 @@ def main() -> None:
     intro = (f"Validation Recall@20, mean over seeds {args.seeds}; score = mean over data sets of the ratio to the "
              f"best point there. Machine: {machine()}, two runs at a time, one thread each.\n\n")
     save_report("tune_defaults", {"chosen": chosen, "tables": tables, "seeds": seeds},
-                "# Choosing the defaults on validation\n\n" + intro + markdown(chosen, tables))
+                "# Choosing the defaults on validation\n\n" + intro + markdown(chosen, tables) + provenance(jobs, runs))
 
 
 if __name__ == "__main__":
