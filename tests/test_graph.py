@@ -123,3 +123,16 @@ def test_degree_sensitive_subgraph_keeps_a_share_of_the_edges_and_prefers_low_de
         assert (kept - kept.multiply(train)).nnz == 0  # a subset of the training edges
         kept_counts += [kept[0].nnz / train[0].nnz, kept[1:].nnz / train[1:].nnz]
     assert kept_counts[0] < kept_counts[1]
+
+
+def test_fixed_and_learned_item_graphs_agree_at_equal_weights_for_any_depth():
+    rng = np.random.default_rng(0)
+    present = np.ones(30, dtype=bool)
+    modalities = {"visual": Modality(rng.random((30, 5)).astype(np.float32), present),
+                  "text": Modality(rng.random((30, 4)).astype(np.float32), present)}
+    table, rows = torch.randn(30, 3), torch.tensor([3, 1, 3])
+    for layers in (1, 2):
+        fixed = ContentItemGraph(modalities, k=4, layers=layers, mix="fixed", text_weight=0.5)
+        learned = ContentItemGraph(modalities, k=4, layers=layers, mix="learned", text_weight=0.5)
+        torch.testing.assert_close(fixed(table), learned(table))
+        torch.testing.assert_close(fixed(table, rows), learned(table)[rows])

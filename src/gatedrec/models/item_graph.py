@@ -1,5 +1,5 @@
 """A frozen content item-item graph that lets items with similar content share what their interactions
-taught them: h = Σ_m w_m S_m^L x over the modalities' kNN graphs S_m (as in FREEDOM).
+taught them: h = S^L x with S = Σ_m w_m S_m over the modalities' kNN graphs S_m (as in FREEDOM).
 
 The mixture weights w are fixed (the modality named ``text`` weighs ``text_weight``, the others share
 the rest; FREEDOM uses 0.9 text) or learned (ours: w = softmax of one logit per modality, trained with
@@ -13,7 +13,7 @@ from torch import nn
 
 from gatedrec.data import Modality
 from gatedrec.errors import GatedRecError
-from gatedrec.models.graph import SparseOperator, knn_item_graph, repeated_spmm_rows
+from gatedrec.models.graph import SparseOperator, knn_item_graph, repeated_spmm_rows, spmm
 
 MIXES = ("fixed", "learned")
 LOGIT_LR_SCALE = 10.0  # one logit per modality: at the embeddings' rate it would barely move in a run
@@ -27,18 +27,31 @@ class ContentItemGraph(nn.Module):
             raise GatedRecError(f"item_graph_mix '{mix}' is unknown; choose one of {', '.join(MIXES)}")
         self.names = list(modalities)
         self.layers = layers
-        self.operators = [SparseOperator(knn_item_graph(m.features, m.present, k), device, symmetric=False)
-                          for m in modalities.values()]
-        self.logits = nn.Parameter(torch.zeros(len(self.names))) if mix == "learned" else None
-        self.register_buffer("fixed_weights", fixed_weights(self.names, text_weight))
+        graphs = [knn_item_graph(m.features, m.present, k) for m in modalities.values()]
+        self.logits = None
+        if mix == "learned":
+            self.logits = nn.Parameter(torch.zeros(len(graphs)))
+            self.operators = [SparseOperator(graph, device, symmetric=False) for graph in graphs]
+        else:  # one product with the mixed graph instead of one per modality
+            weights = fixed_weights(self.names, text_weight).tolist()
+            mixed = sum((weight * graph for weight, graph in zip(weights, graphs)), graphs[0] * 0).tocsr()
+            self.operators = [SparseOperator(mixed, device, symmetric=False)]
 
     def weights(self) -> torch.Tensor:
-        return torch.softmax(self.logits, dim=0) if self.logits is not None else self.fixed_weights
+        """The modality graphs' weights in the mix (learned ones only: a fixed mix is one graph)."""
+        return torch.softmax(self.logits, dim=0)
 
     def forward(self, table: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Rows ``rows`` (all when None) of Σ_m w_m S_m^L table."""
-        parts = [repeated_spmm_rows(operator, table, self.layers, rows) for operator in self.operators]
-        return sum(weight * part for weight, part in zip(self.weights(), parts))
+        """Rows ``rows`` (all when None) of S^L table."""
+        if self.logits is None:
+            return repeated_spmm_rows(self.operators[0], table, self.layers, rows)
+        weights = self.weights()
+        for _ in range(self.layers - 1):
+            table = sum(weight * spmm(operator, table) for weight, operator in zip(weights, self.operators))
+        if self.layers == 0:
+            return table if rows is None else table[rows]
+        parts = [repeated_spmm_rows(operator, table, 1, rows) for operator in self.operators]
+        return sum(weight * part for weight, part in zip(weights, parts))
 
     def parameter_groups(self) -> list[dict]:
         return [{"params": [self.logits], "lr_scale": LOGIT_LR_SCALE}] if self.logits is not None else []
