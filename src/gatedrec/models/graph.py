@@ -27,12 +27,15 @@ def symmetric_normalize(adjacency: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A torch CSR tensor; 32-bit indices when they fit, which the CPU kernel would otherwise convert to on
+    every product."""
     matrix = matrix.tocsr()
+    index_type = np.int32 if max(matrix.nnz, *matrix.shape) < 2**31 else np.int64
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         return torch.sparse_csr_tensor(
-            torch.from_numpy(matrix.indptr.astype(np.int64)),
-            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.indptr.astype(index_type)),
+            torch.from_numpy(matrix.indices.astype(index_type)),
             torch.from_numpy(matrix.data.astype(np.float32)),
             size=matrix.shape,
             device=device,
@@ -83,7 +86,7 @@ def light_propagate_rows(
     Horner's form Σ_k Â^k E = E + Â(E + Â(E + ...)) restricts only the outermost product to the rows:
     one full sparse product fewer than the layer-by-layer sum, forward and backward, and no gather of
     intermediate layers (each gather's backward zero-fills a full-size gradient)."""
-    ego_rows = ego[rows]
+    ego_rows = ego.index_select(0, rows)  # its backward adds into one zeroed gradient; ego[rows] also sorts
     if n_layers == 0:
         return ego_rows, ego_rows
     inner = ego

@@ -44,7 +44,7 @@ class LightGCN(Recommender):
             final = light_propagate(adjacency, ego, self.n_layers)
             return Embeddings(final[: self.n_users], final[self.n_users :], self.user_emb, item_ego)
         nodes, where = torch.unique(torch.cat([users, items + self.n_users]), return_inverse=True)
-        final, egos = (values[where] for values in light_propagate_rows(adjacency, ego, self.n_layers, nodes))
+        final, egos = (values.index_select(0, where) for values in light_propagate_rows(adjacency, ego, self.n_layers, nodes))
         n_users = len(users)
         return Embeddings(final[:n_users], final[n_users:], egos[:n_users], egos[n_users:])
 
