@@ -24,3 +24,9 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Each test session caches derived graphs in its own folder, never in the user's."""
+    monkeypatch.setenv("GATEDREC_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -136,3 +136,20 @@ def test_fixed_and_learned_item_graphs_agree_at_equal_weights_for_any_depth():
         learned = ContentItemGraph(modalities, k=4, layers=layers, mix="learned", text_weight=0.5)
         torch.testing.assert_close(fixed(table), learned(table))
         torch.testing.assert_close(fixed(table, rows), learned(table)[rows])
+
+
+def test_knn_graphs_are_cached_by_feature_contents(monkeypatch):
+    import gatedrec.models.item_graph as item_graph
+
+    rng = np.random.default_rng(5)
+    modality = Modality(rng.random((20, 4)).astype(np.float32), np.ones(20, dtype=bool))
+    first = item_graph.cached_knn_graph(modality, 3)
+    calls = []
+    monkeypatch.setattr(item_graph, "knn_item_graph", lambda *args: calls.append(args) or first)
+    again = item_graph.cached_knn_graph(modality, 3)
+    assert not calls and (again != first).nnz == 0  # served from the cache
+    changed = Modality(modality.features.copy(), modality.present)
+    changed.features[0, 0] += 1.0
+    item_graph.cached_knn_graph(changed, 3)
+    item_graph.cached_knn_graph(modality, 4)
+    assert len(calls) == 2  # new contents or a new k: a new key, computed afresh

@@ -11,11 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gatedrec.cache import cached_sparse, content_key
 from gatedrec.data import Modality
 from gatedrec.errors import GatedRecError
 from gatedrec.models.graph import SparseOperator, knn_item_graph, repeated_spmm_rows, spmm
 
 MIXES = ("fixed", "learned")
+KNN_GRAPH_VERSION = "cosine, self included, rows sum to one"
 LOGIT_LR_SCALE = 10.0  # one logit per modality: at the embeddings' rate it would barely move in a run
 
 
@@ -27,7 +29,7 @@ class ContentItemGraph(nn.Module):
             raise GatedRecError(f"item_graph_mix '{mix}' is unknown; choose one of {', '.join(MIXES)}")
         self.names = list(modalities)
         self.layers = layers
-        graphs = [knn_item_graph(m.features, m.present, k) for m in modalities.values()]
+        graphs = [cached_knn_graph(m, k) for m in modalities.values()]
         self.logits = None
         if mix == "learned":
             self.logits = nn.Parameter(torch.zeros(len(graphs)))
@@ -55,6 +57,12 @@ class ContentItemGraph(nn.Module):
 
     def parameter_groups(self) -> list[dict]:
         return [{"params": [self.logits], "lr_scale": LOGIT_LR_SCALE}] if self.logits is not None else []
+
+
+def cached_knn_graph(modality: Modality, k: int):
+    """The modality's kNN graph, from the disk cache when the same features were seen before."""
+    key = content_key(KNN_GRAPH_VERSION, modality.features, modality.present, k)
+    return cached_sparse("knn", key, lambda: knn_item_graph(modality.features, modality.present, k))
 
 
 def fixed_weights(names: list[str], text_weight: float) -> torch.Tensor:
