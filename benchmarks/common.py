@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
+from gatedrec.benchmark import mean_std  # noqa: F401  (re-exported for the scripts)
 from gatedrec.config import RunConfig
 from gatedrec.data import load_mmrec
 from gatedrec.io import write_json, write_text_atomic
@@ -25,13 +25,16 @@ DATASETS = {
     "amazon-baby-mmrec": {"folder": "amazon-baby-mmrec", "inter": "baby_mmhcl_split.inter"},
 }
 
+
 def data_config(name: str) -> dict:
     spec = DATASETS[name]
     return {"path": str(SHARED_DATA / spec["folder"]), "inter": spec.get("inter"), "modalities": spec.get("modalities")}
 
+
 def load_shared(name: str):
     config = data_config(name)
     return load_mmrec(config["path"], config["inter"], config["modalities"])
+
 
 def train_once(model: str, dataset_name: str, dataset, seed: int, overrides: dict | None = None, **train) -> dict:
     config = RunConfig.for_model(model, seed=seed, **train)
@@ -39,8 +42,6 @@ def train_once(model: str, dataset_name: str, dataset, seed: int, overrides: dic
     config.data.path = data_config(dataset_name)["path"]
     return Trainer(config, dataset, quiet=True).fit()
 
-def mean_std(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 def save_report(stem: str, data: dict, markdown: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -48,8 +49,10 @@ def save_report(stem: str, data: dict, markdown: str) -> None:
     write_text_atomic(RESULTS / f"{stem}.md", markdown)
     print(markdown)
 
+
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
+
 
 def update_readme(text: str, block: str) -> None:
     """Replace the README's block between <!-- block:start --> and <!-- block:end --> with ``text``."""

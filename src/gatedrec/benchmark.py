@@ -140,15 +140,17 @@ class Benchmark:
         return record
 
 
-def summarize(chosen: dict, searched: list[dict], points: list[dict], seed_runs: list[dict]) -> dict:
-    def stats(values: list[float]) -> dict:
-        return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+def mean_std(values: list[float]) -> dict:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
+
+def summarize(chosen: dict, searched: list[dict], points: list[dict], seed_runs: list[dict]) -> dict:
     return {
         "params": seed_runs[0]["params"],
         "chosen": chosen,
-        "valid": {metric: stats([run["valid"][metric] for run in seed_runs]) for metric in seed_runs[0]["valid"]},
-        "test": {metric: stats([run["test"][metric] for run in seed_runs]) for metric in seed_runs[0]["test"]},
+        "valid": {metric: mean_std([run["valid"][metric] for run in seed_runs]) for metric in seed_runs[0]["valid"]},
+        "test": {metric: mean_std([run["test"][metric] for run in seed_runs]) for metric in seed_runs[0]["test"]},
         "seconds_per_epoch": statistics.fmean(run["seconds_per_epoch"] for run in seed_runs),
         "wall_seconds": sum(run["wall_seconds"] for run in searched + seed_runs[1:]),
         "seeds": [run["seed"] for run in seed_runs],
