@@ -78,6 +78,12 @@ def spmm(operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
     return _Spmm.apply(dense, operator.torch_matrix, operator.torch_transpose)
 
 
+def spmm_rows(operator: SparseOperator, dense: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """(M X)[rows], differentiable in X, computed for those rows only."""
+    block, block_t = operator.row_block(rows)
+    return _Spmm.apply(dense, block, block_t)
+
+
 def light_propagate_rows(
     adjacency: SparseOperator, ego: torch.Tensor, n_layers: int, rows: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,8 +98,7 @@ def light_propagate_rows(
     inner = ego
     for _ in range(n_layers - 1):
         inner = ego + spmm(adjacency, inner)
-    block, block_t = adjacency.row_block(rows)
-    return (ego_rows + _Spmm.apply(inner, block, block_t)) / (n_layers + 1), ego_rows
+    return (ego_rows + spmm_rows(adjacency, inner, rows)) / (n_layers + 1), ego_rows
 
 
 def repeated_spmm_rows(operator: SparseOperator, dense: torch.Tensor, times: int, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,10 +107,7 @@ def repeated_spmm_rows(operator: SparseOperator, dense: torch.Tensor, times: int
         return dense if rows is None else dense[rows]
     for _ in range(times - 1):
         dense = spmm(operator, dense)
-    if rows is None:
-        return spmm(operator, dense)
-    block, block_t = operator.row_block(rows)
-    return _Spmm.apply(dense, block, block_t)
+    return spmm(operator, dense) if rows is None else spmm_rows(operator, dense, rows)
 
 
 def light_propagate(adjacency: SparseOperator, ego: torch.Tensor, n_layers: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ from torch import nn
 from gatedrec.cache import cached_sparse, content_key
 from gatedrec.data import Modality
 from gatedrec.errors import GatedRecError
-from gatedrec.models.graph import SparseOperator, knn_item_graph, repeated_spmm_rows, spmm
+from gatedrec.models.graph import SparseOperator, knn_item_graph, repeated_spmm_rows, spmm, spmm_rows
 
 MIXES = ("fixed", "learned")
 KNN_GRAPH_VERSION = "cosine, self included, rows sum to one"
@@ -27,7 +27,6 @@ class ContentItemGraph(nn.Module):
         super().__init__()
         if mix not in MIXES:
             raise GatedRecError(f"item_graph_mix '{mix}' is unknown; choose one of {', '.join(MIXES)}")
-        self.names = list(modalities)
         self.layers = layers
         graphs = [cached_knn_graph(m, k) for m in modalities.values()]
         self.logits = None
@@ -35,7 +34,7 @@ class ContentItemGraph(nn.Module):
             self.logits = nn.Parameter(torch.zeros(len(graphs)))
             self.operators = [SparseOperator(graph, device, symmetric=False) for graph in graphs]
         else:  # one product with the mixed graph instead of one per modality
-            weights = fixed_weights(self.names, text_weight).tolist()
+            weights = fixed_weights(list(modalities), text_weight)
             mixed = sum((weight * graph for weight, graph in zip(weights, graphs)), graphs[0] * 0).tocsr()
             self.operators = [SparseOperator(mixed, device, symmetric=False)]
 
@@ -52,7 +51,7 @@ class ContentItemGraph(nn.Module):
             table = sum(weight * spmm(operator, table) for weight, operator in zip(weights, self.operators))
         if self.layers == 0:
             return table if rows is None else table[rows]
-        parts = [repeated_spmm_rows(operator, table, 1, rows) for operator in self.operators]
+        parts = [spmm(operator, table) if rows is None else spmm_rows(operator, table, rows) for operator in self.operators]
         return sum(weight * part for weight, part in zip(weights, parts))
 
     def parameter_groups(self) -> list[dict]:
@@ -65,11 +64,9 @@ def cached_knn_graph(modality: Modality, k: int):
     return cached_sparse("knn", key, lambda: knn_item_graph(modality.features, modality.present, k))
 
 
-def fixed_weights(names: list[str], text_weight: float) -> torch.Tensor:
+def fixed_weights(names: list[str], text_weight: float) -> list[float]:
     """``text_weight`` for the modality named text and the rest shared by the others; equal weights when
     no modality is named text or it is the only one."""
     if "text" in names and len(names) > 1:
-        weights = [text_weight if name == "text" else (1 - text_weight) / (len(names) - 1) for name in names]
-    else:
-        weights = [1 / len(names)] * len(names)
-    return torch.tensor(weights, dtype=torch.float32)
+        return [text_weight if name == "text" else (1 - text_weight) / (len(names) - 1) for name in names]
+    return [1 / len(names)] * len(names)
