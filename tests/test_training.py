@@ -37,9 +37,9 @@ def test_freedom_modality_loss_trains_the_projections(small_generated):
     config = config_for("freedom", epochs=2)
     config.apply({"modality_loss_weight": 0.1})
     trainer = Trainer(config, small_generated.dataset, quiet=True)
-    before = [projection.weight.detach().clone() for projection in trainer.model.projections]
+    before = [projection.weight.detach().clone() for projection in trainer.model.raw.projections]
     trainer.fit()
-    assert all(not torch.equal(b, p.weight) for b, p in zip(before, trainer.model.projections))
+    assert all(not torch.equal(b, p.weight) for b, p in zip(before, trainer.model.raw.projections))
 
 
 def test_same_seed_gives_same_numbers(small_generated):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gatedrec.models.base import Embeddings
+from gatedrec.models.fusion import RawProjections
 from gatedrec.models.lightgcn import LightGCN
 
 
@@ -32,10 +33,7 @@ class BM3(LightGCN):
         self.cl_weight = float(params["cl_weight"])
         self.predictor = nn.Linear(dim, dim)
         nn.init.xavier_normal_(self.predictor.weight)
-        self.modality_features = [torch.tensor(m.features, device=device) for m in dataset.modalities.values()]
-        self.projections = nn.ModuleList(nn.Linear(features.shape[1], dim) for features in self.modality_features)
-        for projection in self.projections:
-            nn.init.xavier_normal_(projection.weight)
+        self.raw = RawProjections(dataset.modalities, dim, device, xavier_normal=True)
 
     def graph_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items, _, item_ids = self.propagate(self.item_emb)
@@ -55,8 +53,7 @@ class BM3(LightGCN):
             item_target = F.dropout(item_rows, self.dropout)
         total = negative_cosine(self.predictor(user_rows), item_target)
         total = total + negative_cosine(self.predictor(item_rows), user_target)
-        for features, projection in zip(self.modality_features, self.projections):
-            content = projection(features[pos_items])
+        for content in self.raw(pos_items):
             with torch.no_grad():
                 content_target = F.dropout(content, self.dropout)
             online = self.predictor(content)

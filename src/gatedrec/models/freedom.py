@@ -12,9 +12,9 @@ against each modality's linear projection of the raw features. As in FREEDOM, no
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from gatedrec.models.base import Embeddings
+from gatedrec.models.fusion import RawProjections
 from gatedrec.models.item_graph import ContentItemGraph
 from gatedrec.models.lightgcn import LightGCN
 from gatedrec.models.losses import bpr_loss
@@ -28,9 +28,7 @@ class FREEDOM(LightGCN):
         self.item_graph = ContentItemGraph(dataset.modalities, int(params["knn_k"]), int(params["item_graph_layers"]),
                                            "fixed", float(params["text_graph_weight"]), device)
         self.modality_loss_weight = float(params["modality_loss_weight"])
-        self.modality_features = [torch.tensor(m.features, device=device) for m in dataset.modalities.values()]
-        dim = int(params["embedding_size"])
-        self.projections = nn.ModuleList(nn.Linear(features.shape[1], dim) for features in self.modality_features)
+        self.raw = RawProjections(dataset.modalities, int(params["embedding_size"]), device)
 
     def forward(self, users=None, items=None) -> Embeddings:
         propagated = self.propagate(self.item_emb, users, items)
@@ -40,8 +38,6 @@ class FREEDOM(LightGCN):
         batch = self(users, torch.cat([pos_items, neg_items]))
         total = self.embedding_loss(batch)
         if self.modality_loss_weight > 0:
-            for features, projection in zip(self.modality_features, self.projections):
-                total = total + self.modality_loss_weight * bpr_loss(
-                    batch.users, projection(features[pos_items]), projection(features[neg_items])
-                )
+            for positives, negatives in zip(self.raw(pos_items), self.raw(neg_items)):
+                total = total + self.modality_loss_weight * bpr_loss(batch.users, positives, negatives)
         return total

@@ -126,3 +126,20 @@ class ModalityFusion(nn.Module):
             return {}
         shares = weights.mean(dim=-1).cpu().numpy()
         return {name: shares[:, index] for index, name in enumerate(self.names)}
+
+
+class RawProjections(nn.Module):
+    """One linear map W_m x_i^m per modality of the raw (unnormalised) features, computed for the items
+    asked for: the modality terms of FREEDOM's and BM3's losses."""
+
+    def __init__(self, modalities: dict[str, Modality], dim: int, device: torch.device | str = "cpu",
+                 xavier_normal: bool = False):
+        super().__init__()
+        self.features = [torch.tensor(m.features, device=device) for m in modalities.values()]
+        self.projections = nn.ModuleList(nn.Linear(features.shape[1], dim) for features in self.features)
+        if xavier_normal:
+            for projection in self.projections:
+                nn.init.xavier_normal_(projection.weight)
+
+    def forward(self, items: torch.Tensor) -> list[torch.Tensor]:
+        return [projection(features[items]) for features, projection in zip(self.features, self.projections)]
