@@ -10,7 +10,7 @@ from gatedrec.training import Trainer
 
 
 def test_model_labels_fix_parameters_and_leave_the_grid():
-    entries = parse_models("lightgcn:n_layers=2,rlmultimodalrec:fusion=concat:gate=scalar", ["reg_weight=0.01"])
+    entries = parse_models("lightgcn:n_layers=2,rlmultimodalrec:fusion=concat:gate=scalar", {"reg_weight": 0.01})
     assert [entry.label for entry in entries] == ["lightgcn:n_layers=2", "rlmultimodalrec:fusion=concat:gate=scalar"]
     assert entries[1].fixed == {"reg_weight": 0.01, "fusion": "concat", "gate": "scalar"}
     points = grid_points(entries[0], "default")
@@ -20,11 +20,11 @@ def test_model_labels_fix_parameters_and_leave_the_grid():
 
 def test_unknown_model_or_grid_is_refused():
     with pytest.raises(GatedRecError, match="unknown model 'nope'"):
-        parse_models("bpr,nope", [])
+        parse_models("bpr,nope", {})
     with pytest.raises(GatedRecError, match="--grid 'huge'"):
-        grid_points(parse_models("bpr", [])[0], "huge")
+        grid_points(parse_models("bpr", {})[0], "huge")
     with pytest.raises(GatedRecError, match="no benchmarked model has this parameter"):
-        parse_models("bpr", ["n_layers=2"])
+        parse_models("bpr", {"n_layers": 2})
 
 
 def test_benchmark_selects_on_validation_reports_and_resumes(tmp_path, small_folder, monkeypatch, capsys):

@@ -40,13 +40,12 @@ class ModelEntry:
     fixed: dict = field(default_factory=dict)
 
 
-def parse_models(text: str, overrides: list[str]) -> list[ModelEntry]:
-    """``all`` or a comma-separated list of ``name[:key=value...]``; ``overrides`` (``--set``) apply to every
-    model that has the key."""
+def parse_models(text: str, shared: dict) -> list[ModelEntry]:
+    """``all`` or a comma-separated list of ``name[:key=value...]``; ``shared`` parameters (``--set``) apply
+    to every model that has the key."""
     labels = list(MODELS) if text.strip() == "all" else [part.strip() for part in text.split(",") if part.strip()]
     if not labels:
         raise GatedRecError("--models is empty; give 'all' or a list such as 'lightgcn,rlmultimodalrec'")
-    shared = dict(parse_assignment(assignment) for assignment in overrides)
     entries = []
     for label in labels:
         name, *assignments = label.split(":")

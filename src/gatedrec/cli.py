@@ -16,8 +16,8 @@ from gatedrec import __version__
 from gatedrec.benchmark import GRIDS, Benchmark, parse_models
 from gatedrec.config import DataConfig, RunConfig, TrainConfig, parse_assignment
 from gatedrec.data import load_mmrec
-from gatedrec.distributed import leave_group
 from gatedrec.data.synthetic import generate, save_mmrec
+from gatedrec.distributed import leave_group
 from gatedrec.errors import GatedRecError
 from gatedrec.evaluation import METRICS, TOPKS, Evaluator
 from gatedrec.io import write_json
@@ -212,9 +212,10 @@ def _describe(dataset) -> str:
 
 # ---- benchmark -----------------------------------------------------------------------------------------
 def run_benchmark(args) -> None:
+    assignments = dict(parse_assignment(text) for text in args.set)
     train_keys = set(TrainConfig.__dataclass_fields__)
-    train_settings = dict(parse_assignment(text) for text in args.set if parse_assignment(text)[0] in train_keys)
-    model_settings = [text for text in args.set if parse_assignment(text)[0] not in train_keys]
+    train_settings = {key: value for key, value in assignments.items() if key in train_keys}
+    model_settings = {key: value for key, value in assignments.items() if key not in train_keys}
     flags = {"epochs": args.epochs, "patience": args.patience}
     train_settings |= {key: value for key, value in flags.items() if value is not None}
     entries = parse_models(args.models, model_settings)
