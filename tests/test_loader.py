@@ -71,7 +71,7 @@ def test_feature_row_count_differs_from_item_count(tmp_path):
 def test_nan_features_name_the_row(tmp_path):
     features = np.ones((3, 4), dtype=np.float32)
     features[2, 1] = np.nan
-    with pytest.raises(GatedRecError, match=r"row 2 \(item 2\) holds NaN or infinite values"):
+    with pytest.raises(GatedRecError, match=r"row 2 holds NaN or infinite values"):
         load_mmrec(write_folder(tmp_path, features=features))
 
 
@@ -138,3 +138,52 @@ def test_lastfm_with_named_modalities_loads(shared_data):
     assert (dataset.n_users, dataset.n_items) == (1858, 1425)
     assert dataset.train.nnz == 44327
     assert dataset.modalities["audio"].features.dtype == np.float32
+
+
+def write_partial_image(folder: Path, item_ids: list[int], rows: np.ndarray) -> None:
+    np.save(folder / "partial.npy", rows)
+    (folder / "partial_items.tsv").write_text("itemID\tasin\n" + "".join(f"{i}\tA{i}\n" for i in item_ids))
+
+
+def test_partial_modality_marks_unlisted_items_absent(tmp_path):
+    folder = write_folder(tmp_path)
+    write_partial_image(folder, [2, 0], np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32))
+    dataset = load_mmrec(folder, modalities={"visual": "partial.npy@partial_items.tsv"})
+    visual = dataset.modalities["visual"]
+    assert visual.present.tolist() == [True, False, True]
+    assert visual.features.tolist() == [[3.0, 4.0], [0.0, 0.0], [1.0, 2.0]]
+
+
+def test_mean_fill_gives_absent_items_the_mean_vector(tmp_path):
+    folder = write_folder(tmp_path)
+    write_partial_image(folder, [2, 0], np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32))
+    dataset = load_mmrec(folder, modalities={"visual": "partial.npy@partial_items.tsv"}, missing="mean")
+    visual = dataset.modalities["visual"]
+    assert visual.present.all()
+    assert visual.features[1].tolist() == [2.0, 3.0]
+
+
+def test_partial_modality_row_count_must_match_the_list(tmp_path):
+    folder = write_folder(tmp_path)
+    write_partial_image(folder, [2, 0, 1], np.ones((2, 2), dtype=np.float32))
+    with pytest.raises(GatedRecError, match=r"partial.npy: has 2 rows but .*partial_items.tsv lists 3 items"):
+        load_mmrec(folder, modalities={"visual": "partial.npy@partial_items.tsv"})
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [([0, 7], r"line 3: itemID 7 is not an item of toy.inter"), ([1, 1], r"line 3: itemID 1 is listed twice")],
+)
+def test_partial_modality_bad_item_list_names_the_line(tmp_path, ids, message):
+    folder = write_folder(tmp_path)
+    write_partial_image(folder, ids, np.ones((2, 2), dtype=np.float32))
+    with pytest.raises(GatedRecError, match=message):
+        load_mmrec(folder, modalities={"visual": "partial.npy@partial_items.tsv"})
+
+
+def test_scientific_full_images_cover_a_third_of_the_items(shared_data):
+    dataset = load_mmrec(
+        shared_data / "amazon-scientific-full", modalities={"visual": "image_feat.npy@image_items.tsv"}
+    )
+    assert dataset.n_items == 4385
+    assert int(dataset.modalities["visual"].present.sum()) == 1585

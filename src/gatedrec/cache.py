@@ -1,5 +1,6 @@
-"""A disk cache for data derived from item features (kNN graphs), keyed by the features' contents: a
-changed feature file gets a new key, never a stale graph (MMRec keys its cache by name only).
+"""A disk cache for data derived from item content (kNN graphs, encoded features), keyed by the contents
+they come from: changed features or texts get a new key, never a stale entry (MMRec keys its cache by
+name only).
 
 The folder is $GATEDREC_CACHE, else ~/.cache/gatedrec. An unreadable entry is recomputed; an unwritable
 folder only costs the recomputation next time.
@@ -38,20 +39,36 @@ def content_key(*parts) -> str:
 
 
 def cached_sparse(name: str, key: str, compute: Callable[[], sp.csr_matrix]) -> sp.csr_matrix:
-    path = cache_dir() / f"{name}-{key}.npz"
+    return _cached(cache_dir() / f"{name}-{key}.npz", compute, _save_npz, lambda path: sp.load_npz(path).tocsr())
+
+
+def cached_array(name: str, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    return _cached(cache_dir() / f"{name}-{key}.npy", compute, _save_npy, lambda path: np.load(path, allow_pickle=False))
+
+
+def is_cached_array(name: str, key: str) -> bool:
+    return (cache_dir() / f"{name}-{key}.npy").exists()
+
+
+def _cached(path: Path, compute, save, load):
     if path.exists():
         try:
-            return sp.load_npz(path).tocsr()
+            return load(path)
         except (OSError, ValueError) as error:
             log.warning("cache entry %s is unreadable (%s); recomputing it", path, error)
-    matrix = compute()
+    value = compute()
     try:
-        write_atomic(path, lambda tmp: _save_npz(tmp, matrix))
+        write_atomic(path, lambda tmp: save(tmp, value))
     except OSError as error:
         log.warning("cannot write the cache entry %s (%s); set GATEDREC_CACHE to a writable folder", path, error)
-    return matrix
+    return value
 
 
 def _save_npz(path: Path, matrix: sp.csr_matrix) -> None:
     with open(path, "wb") as handle:
         sp.save_npz(handle, matrix)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)

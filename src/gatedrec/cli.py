@@ -15,7 +15,8 @@ from rich.table import Table
 from gatedrec import __version__
 from gatedrec.benchmark import GRIDS, Benchmark, parse_models
 from gatedrec.config import DataConfig, RunConfig, TrainConfig, parse_assignment
-from gatedrec.data import load_mmrec
+from gatedrec.data import load_data, load_mmrec
+from gatedrec.data.mmrec import MISSING_MODES
 from gatedrec.data.synthetic import generate, save_mmrec
 from gatedrec.distributed import leave_group
 from gatedrec.errors import GatedRecError
@@ -65,9 +66,17 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder in MMRec layout (<name>.inter + feature .npy files)")
     parser.add_argument("--inter", help="interaction file, when the folder holds several")
     parser.add_argument(
-        "--modality", action="append", default=[], metavar="NAME=FILE",
-        help="a modality feature file (repeatable); default: image_feat.npy as visual, text_feat.npy as text",
+        "--modality", action="append", default=[], metavar="NAME=FILE[@IDS]",
+        help="a modality feature file (repeatable); FILE@IDS: FILE's rows are the items listed in the itemID "
+             "column of the TSV file IDS, other items lack the modality; default: image_feat.npy as visual, "
+             "text_feat.npy as text, or what the folder's dataset.yaml names",
     )
+    parser.add_argument("--missing", choices=MISSING_MODES, default="mask",
+                        help="a missing modality is masked out of the fusion (default) or filled with the mean "
+                             "vector (MMRec's preprocessing)")
+    parser.add_argument("--split", metavar="cold-items:SHARE[:SEED]",
+                        help="re-split: SHARE of the items (seeded, default seed 0) hold out all their interactions "
+                             "in valid/test; metrics then also report test_cold and test_warm")
 
 
 def _add_generate(commands) -> None:
@@ -163,7 +172,9 @@ def parse_modality_files(texts: list[str]) -> dict[str, str] | None:
     for text in texts:
         name, sep, file = text.partition("=")
         if not sep or not name or not file:
-            raise GatedRecError(f"--modality '{text}' must look like NAME=FILE, e.g. text=all-MiniLM-L6-v2.npy")
+            raise GatedRecError(
+                f"--modality '{text}' must look like NAME=FILE or NAME=FILE@IDS, e.g. visual=image_feat.npy@image_items.tsv"
+            )
         files[name] = file
     return files
 
@@ -179,8 +190,7 @@ def config_from_args(args) -> RunConfig:
         if existing:
             raise GatedRecError(f"'{out}' already holds a run ({existing[0]}); continue it with --resume or pick another --out")
         config = RunConfig.for_model(args.model)
-        config.data.path, config.data.inter = args.data, args.inter
-        config.data.modalities = parse_modality_files(args.modality)
+        config.data = data_config(args)
     config.apply_assignments(args.set)
     flags = {"seed": args.seed, "epochs": args.epochs, "patience": args.patience, "device": args.device}
     config.apply({key: value for key, value in flags.items() if value is not None})
@@ -189,13 +199,13 @@ def config_from_args(args) -> RunConfig:
     return config
 
 
-def load_data(config: RunConfig):
-    return load_mmrec(config.data.path, config.data.inter, config.data.modalities)
+def data_config(args) -> DataConfig:
+    return DataConfig(args.data, args.inter, parse_modality_files(args.modality), args.missing, args.split)
 
 
 def run_train(args) -> None:
     config = config_from_args(args)
-    dataset = load_data(config)
+    dataset = load_data(config.data)
     if not args.quiet:
         console.print(f"training {config.model} on {dataset.name}: {_describe(dataset)}")
     metrics = Trainer(config, dataset, args.out, quiet=args.quiet).fit(resume=args.resume)
@@ -220,8 +230,8 @@ def run_benchmark(args) -> None:
     train_settings |= {key: value for key, value in flags.items() if value is not None}
     entries = parse_models(args.models, model_settings)
     seeds = parse_seeds(args.seeds)
-    data = DataConfig(args.data, args.inter, parse_modality_files(args.modality))
-    dataset = load_mmrec(data.path, data.inter, data.modalities)
+    data = data_config(args)
+    dataset = load_data(data)
     console.print(f"benchmark on {dataset.name}: {_describe(dataset)}")
     benchmark = Benchmark(dataset, data, entries, seeds, args.grid, Path(args.out), train_settings, args.quiet)
     started = time.perf_counter()
@@ -245,7 +255,7 @@ def run_evaluate(args) -> None:
     if not (run / "config.yaml").exists() or not (run / "checkpoints" / "best.pt").exists():
         raise GatedRecError(f"'{run}' is not a finished run folder (config.yaml and checkpoints/best.pt are needed)")
     config = RunConfig.load(run / "config.yaml")
-    dataset = load_data(config)
+    dataset = load_data(config.data)
     model = build_model(config, dataset)
     model.load_state_dict(torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=False)["model"])
     model.eval()

@@ -30,6 +30,8 @@ class DataConfig:
     path: str = ""
     inter: str | None = None
     modalities: dict[str, str] | None = None
+    missing: str = "mask"
+    split: str | None = None
 
 
 @dataclass

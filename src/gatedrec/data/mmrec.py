@@ -1,6 +1,9 @@
 """Loader for the MMRec layout: ``<name>.inter`` (TAB: userID itemID x_label) plus one ``.npy`` per modality.
 
-Every check raises a ``GatedRecError`` that names the file, the line or row, and what to fix.
+A modality file holds one row per item, or, written ``FILE@IDS``, one row per item listed (in order) in the
+``itemID`` column of the TSV file IDS; items not listed lack that modality. A missing modality is masked
+(``missing="mask"``) or, for parity with MMRec's preprocessing, filled with the modality's mean vector
+(``missing="mean"``). Every check raises a ``GatedRecError`` that names the file, the line or row, and what to fix.
 """
 
 from __future__ import annotations
@@ -21,14 +24,19 @@ DEFAULT_MODALITY_FILES = {"visual": "image_feat.npy", "text": "text_feat.npy"}
 DESCRIPTION_FILE = "dataset.yaml"
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 HEADER_LINES = 1
+MISSING_MODES = ("mask", "mean")
+ITEM_LIST_SEPARATOR = "@"
 
 
 def load_mmrec(
     folder: str | Path,
     inter: str | None = None,
     modalities: dict[str, str] | None = None,
+    missing: str = "mask",
 ) -> Dataset:
     """Load a data folder; ``inter`` and ``modalities`` override what the folder's dataset.yaml says."""
+    if missing not in MISSING_MODES:
+        raise GatedRecError(f"--missing '{missing}' is unknown; choose one of {', '.join(MISSING_MODES)}")
     folder = Path(folder)
     if not folder.is_dir():
         raise GatedRecError(f"data folder '{folder}' does not exist; pass --data with a folder in MMRec layout")
@@ -37,10 +45,9 @@ def load_mmrec(
     users, items, labels = read_interactions(inter_path)
     modality_files = modalities or description.get("modalities") or _default_modality_files(folder)
     n_items = int(items.max()) + 1
-    features = {
-        name: load_modality(_resolve(folder, file_name), n_items, inter_path)
-        for name, file_name in modality_files.items()
-    }
+    features = {name: load_modality(folder, spec, n_items, inter_path) for name, spec in modality_files.items()}
+    if missing == "mean":
+        features = {name: mean_filled(modality) for name, modality in features.items()}
     n_users = int(users.max()) + 1
     splits = {
         split: interaction_matrix(users[labels == code], items[labels == code], n_users, n_items)
@@ -174,8 +181,31 @@ def _collapse_duplicates(users, items, labels, path: Path):
     return users[keep], items[keep], labels[keep]
 
 
-def load_modality(path: Path, n_items: int, inter_path: Path) -> Modality:
-    """Load an (items x dim) feature matrix as float32; every row must be finite."""
+def load_modality(folder: Path, spec: str, n_items: int, inter_path: Path) -> Modality:
+    """Load ``FILE`` (a row per item) or ``FILE@IDS`` (a row per listed item) as an (items x dim) float32
+    matrix whose rows of unlisted items are zero and marked absent."""
+    file_name, _, ids_name = str(spec).partition(ITEM_LIST_SEPARATOR)
+    path = _resolve(folder, file_name)
+    features = _read_feature_file(path)
+    if not ids_name:
+        _check_row_count(path, features.shape[0], n_items, inter_path)
+        return Modality(features=features, present=np.ones(n_items, dtype=bool))
+    ids_path = _resolve(folder, ids_name)
+    listed = read_item_list(ids_path, n_items, inter_path)
+    if len(listed) != features.shape[0]:
+        raise GatedRecError(
+            f"{path}: has {features.shape[0]} rows but {ids_path} lists {len(listed)} items; "
+            "row r of the feature file must hold the features of the r-th listed item"
+        )
+    full = np.zeros((n_items, features.shape[1]), dtype=np.float32)
+    full[listed] = features
+    present = np.zeros(n_items, dtype=bool)
+    present[listed] = True
+    return Modality(features=full, present=present)
+
+
+def _read_feature_file(path: Path) -> np.ndarray:
+    """A 2-D numeric .npy file as float32 with every row finite."""
     if not path.is_file():
         raise GatedRecError(f"modality file '{path}' does not exist; check --modality NAME=FILE")
     try:
@@ -184,22 +214,60 @@ def load_modality(path: Path, n_items: int, inter_path: Path) -> Modality:
         raise GatedRecError(f"{path}: not a NumPy .npy array ({error})") from None
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.number):
         raise GatedRecError(f"{path}: expected a 2-D numeric array (items x dim), found shape {features.shape}, {features.dtype}")
-    if features.shape[0] < n_items:
-        raise GatedRecError(
-            f"{path}: has {features.shape[0]} rows but {inter_path.name} uses item ids up to {n_items - 1}; "
-            "row i must hold item i's features, so the file needs a row for every item"
-        )
-    if features.shape[0] > n_items:
-        raise GatedRecError(
-            f"{path}: has {features.shape[0]} rows but {inter_path.name} has {n_items} items (ids 0..{n_items - 1}); "
-            "the feature row count must equal the item count"
-        )
     features = np.ascontiguousarray(features, dtype=np.float32)
     finite_rows = np.isfinite(features).all(axis=1)
     if not finite_rows.all():
         bad_rows = np.flatnonzero(~finite_rows)
         raise GatedRecError(
-            f"{path}: row {bad_rows[0]} (item {bad_rows[0]}) holds NaN or infinite values ({len(bad_rows)} such rows); "
-            "replace them or mark the item's modality as missing"
+            f"{path}: row {bad_rows[0]} holds NaN or infinite values ({len(bad_rows)} such rows); "
+            "replace them, or leave those items out and list the others with FILE@IDS"
         )
-    return Modality(features=features, present=np.ones(features.shape[0], dtype=bool))
+    return features
+
+
+def _check_row_count(path: Path, n_rows: int, n_items: int, inter_path: Path) -> None:
+    if n_rows < n_items:
+        raise GatedRecError(
+            f"{path}: has {n_rows} rows but {inter_path.name} uses item ids up to {n_items - 1}; "
+            "row i must hold item i's features, so the file needs a row for every item "
+            "(or give only some items as FILE@IDS, IDS a TSV whose itemID column lists the rows' items)"
+        )
+    if n_rows > n_items:
+        raise GatedRecError(
+            f"{path}: has {n_rows} rows but {inter_path.name} has {n_items} items (ids 0..{n_items - 1}); "
+            "the feature row count must equal the item count"
+        )
+
+
+def read_item_list(path: Path, n_items: int, inter_path: Path) -> np.ndarray:
+    """The ``itemID`` column of a TSV file: distinct item ids of the interaction file."""
+    if not path.is_file():
+        raise GatedRecError(f"item list '{path}' does not exist; FILE@IDS needs IDS to be a TSV with an itemID column")
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise GatedRecError(f"{path}: cannot be read as a TAB-separated table with an itemID column ({error})") from None
+    if "itemID" not in table.columns:
+        raise GatedRecError(f"{path}: no itemID column (found {', '.join(table.columns)}); add a header naming itemID")
+    items = _integer_column(table, "itemID", path)
+    out_of_range = np.flatnonzero(items >= n_items)
+    if len(out_of_range):
+        row = int(out_of_range[0])
+        raise GatedRecError(
+            f"{path}, line {_line_number(row)}: itemID {items[row]} is not an item of {inter_path.name} "
+            f"(ids 0..{n_items - 1})"
+        )
+    seen_first = np.unique(items, return_index=True)[1]
+    if len(seen_first) != len(items):
+        row = int(np.setdiff1d(np.arange(len(items)), seen_first)[0])
+        raise GatedRecError(f"{path}, line {_line_number(row)}: itemID {items[row]} is listed twice; list each item once")
+    return items
+
+
+def mean_filled(modality: Modality) -> Modality:
+    """Absent rows replaced by the mean of the present ones (MMRec's preprocessing); every item present."""
+    if modality.present.all():
+        return modality
+    features = modality.features.copy()
+    features[~modality.present] = features[modality.present].mean(axis=0)
+    return Modality(features=features, present=np.ones_like(modality.present))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gatedrec.errors import GatedRecError
+
 
 def rank_within_user(users: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A random rank of each interaction among its user's interactions, and each interaction's user count."""
@@ -26,3 +28,31 @@ def mmrec_random_split(users: np.ndarray, rng: np.random.Generator) -> np.ndarra
     labels[ranks < held_out] = 2
     labels[ranks < n_valid] = 1
     return labels
+
+
+COLD_ITEMS = "cold-items"
+
+
+def parse_split(spec: str) -> tuple[float, int]:
+    """``cold-items:SHARE[:SEED]`` as (share, seed); seed 0 when not given."""
+    name, _, rest = spec.partition(":")
+    share_text, _, seed_text = rest.partition(":")
+    try:
+        share, seed = float(share_text), int(seed_text or 0)
+    except ValueError:
+        share, seed = -1.0, 0
+    if name != COLD_ITEMS or not 0 < share < 1:
+        raise GatedRecError(f"--split '{spec}' must look like cold-items:SHARE[:SEED] with 0 < SHARE < 1, e.g. cold-items:0.2")
+    return share, seed
+
+
+def cold_item_labels(items: np.ndarray, labels: np.ndarray, n_items: int, share: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Hold out ``share`` of the items entirely: half of them (by item) put all their interactions in valid,
+    the other half in test; other items' interactions keep their labels."""
+    held_out = rng.permutation(n_items)[: int(round(share * n_items))]
+    item_label = np.full(n_items, -1, dtype=np.int64)
+    item_label[held_out[: len(held_out) // 2]] = 1
+    item_label[held_out[len(held_out) // 2 :]] = 2
+    cold = item_label[items] >= 0
+    return np.where(cold, item_label[items], labels)

@@ -32,13 +32,35 @@ class Evaluator:
         return self.dataset.train
 
     @torch.no_grad()
-    def evaluate(self, model, split: str) -> dict[str, float]:
+    def evaluate(self, model, split: str, items: np.ndarray | None = None) -> dict[str, float]:
         user_emb, item_emb = model.embeddings()
-        return self.evaluate_embeddings(user_emb, item_emb, split)
+        return self.evaluate_embeddings(user_emb, item_emb, split, items)
 
     @torch.no_grad()
-    def evaluate_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor, split: str) -> dict[str, float]:
+    def evaluate_cold_warm(self, model) -> dict[str, dict[str, float]]:
+        """Test metrics restricted to cold items (no training interaction) and to warm ones, each still
+        ranked among all items; empty when no test item is cold."""
+        cold = np.diff(self.dataset.train.tocsc().indptr) == 0
+        test_items = np.unique(self.dataset.test.indices)
+        if not cold[test_items].any():
+            return {}
+        user_emb, item_emb = model.embeddings()
+        return {
+            "test_cold": self.evaluate_embeddings(user_emb, item_emb, "test", cold),
+            "test_warm": self.evaluate_embeddings(user_emb, item_emb, "test", ~cold),
+        }
+
+    @torch.no_grad()
+    def evaluate_embeddings(
+        self, user_emb: torch.Tensor, item_emb: torch.Tensor, split: str, items: np.ndarray | None = None
+    ) -> dict[str, float]:
+        """Mean metrics over users with a held-out item; ``items`` (a boolean mask) keeps only those
+        held-out items as relevant, the ranking still covers every item."""
         held_out = self.dataset.split(split)
+        if items is not None:
+            held_out = (held_out @ sp.diags(items.astype(np.float32))).tocsr()
+            held_out.eliminate_zeros()
+            held_out.sort_indices()
         masked = self.masked_matrix(split)
         all_users = np.flatnonzero(np.diff(held_out.indptr) > 0)
         (users,) = self.group.shard((all_users,))

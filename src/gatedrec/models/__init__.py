@@ -10,6 +10,7 @@ from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings, Recommender
 from gatedrec.models.bm3 import BM3
 from gatedrec.models.bpr import BPR
+from gatedrec.models.content_knn import ContentKNN
 from gatedrec.models.freedom import FREEDOM
 from gatedrec.models.lightgcn import LightGCN
 from gatedrec.models.rlmultimodalrec import RLMultimodalRec
@@ -22,6 +23,7 @@ MODELS: dict[str, type[Recommender]] = {
     "freedom": FREEDOM,
     "bm3": BM3,
     "rlmultimodalrec": RLMultimodalRec,
+    "content_knn": ContentKNN,
 }
 
 

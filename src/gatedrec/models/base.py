@@ -28,6 +28,7 @@ class Recommender(nn.Module, ABC):
     """
 
     needs_modalities = False
+    trainable = True  # False: nothing to fit; the trainer only evaluates
 
     def __init__(self, dataset: Dataset, params: dict, device: torch.device):
         super().__init__()

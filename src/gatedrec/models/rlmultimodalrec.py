@@ -2,7 +2,7 @@
 
 p_i^m = W_m x_i^m + b_m; g_i = sigmoid(W_g [p_i^v || p_i^t] + b_g); c_i = g_i ⊙ p_i^v + (1 - g_i) ⊙ p_i^t
 (a per-dimension softmax over modalities for M > 2, missing modalities masked). The item's ego embedding
-is e_i^id + c_i (placement "ego"), or c_i alone ("content-only"), or c_i is added after propagation
+is e_i^id + c_i (placement "ego"; an item without training interactions, never learnt, has c_i alone), or c_i alone ("content-only"), or c_i is added after propagation
 ("late"). A K-layer LightGCN propagates the ego embeddings; y_ui = e_u · e_i; BPR loss with L2 on the
 batch's ego embeddings, weight decay on projections and gate. The gate is the explanation: mean(g_i) is
 item i's visual share.
@@ -57,6 +57,10 @@ class RLMultimodalRec(LightGCN):
                 float(params["text_graph_weight"]), device,
             )
         self.item_graph_on = params["item_graph_on"]
+        # an item without training interactions (cold) keeps only its content: its ID embedding never learns
+        warm = np.diff(dataset.train.tocsc().indptr) > 0
+        self.register_buffer("warm_items", torch.from_numpy(warm.astype(np.float32)).unsqueeze(1), persistent=False)
+        self.all_warm = bool(warm.all())
 
     def forward(self, users=None, items=None) -> Embeddings:
         return self.embeddings_and_content(users, items)[0]
@@ -72,10 +76,11 @@ class RLMultimodalRec(LightGCN):
     def embeddings_and_content(self, users=None, items=None) -> tuple[Embeddings, torch.Tensor | None]:
         """Embeddings (all, or the rows asked for) and every item's content vector."""
         content = self.fusion()[0] if self.fusion is not None else None
+        item_id = self.item_emb if self.all_warm else self.item_emb * self.warm_items
         if content is None or self.placement == "late":
-            item_ego = self.item_emb
+            item_ego = item_id
         elif self.placement == "ego":
-            item_ego = self.item_emb + content
+            item_ego = item_id + content
         else:
             item_ego = content
         propagated = self.propagate(item_ego, users, items)
@@ -83,7 +88,7 @@ class RLMultimodalRec(LightGCN):
         if content is not None and self.placement == "late":
             final_items = final_items + (content if items is None else content[items])
         if self.item_graph is not None:
-            source = self.item_emb if self.item_graph_on == "id" else item_ego
+            source = item_id if self.item_graph_on == "id" else item_ego
             final_items = final_items + self.item_graph(source, items)
         return propagated._replace(items=final_items), content
 

@@ -11,8 +11,10 @@ import scipy.sparse as sp
 class NegativeSampler:
     """Shuffles the training pairs of an epoch and draws one negative per positive, vectorised.
 
-    Negatives are uniform over items; draws that hit one of the user's training positives are redrawn
-    until none is left. Users who have interacted with every item have no negative and are not trained.
+    Negatives are uniform over the items with a training interaction: an item nobody has bought yet (a
+    cold item) is unknown at training time, as in a shop, so it is never pushed down as a negative. Draws
+    that hit one of the user's training positives are redrawn until none is left. Users who have interacted
+    with every such item have no negative and are not trained.
     """
 
     def __init__(self, train: sp.csr_matrix):
@@ -23,7 +25,8 @@ class NegativeSampler:
         self.users = np.repeat(np.arange(train.shape[0]), counts)
         self.items = train.indices.astype(np.int64)
         self.positive_keys = self.users * self.n_items + self.items
-        trainable = counts[self.users] < self.n_items
+        self.candidates = np.flatnonzero(np.bincount(self.items, minlength=self.n_items) > 0)
+        trainable = counts[self.users] < len(self.candidates)
         self.users, self.items = self.users[trainable], self.items[trainable]
 
     @property
@@ -36,10 +39,10 @@ class NegativeSampler:
         return self.positive_keys[positions] == keys
 
     def negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        items = rng.integers(0, self.n_items, len(users))
+        items = self.candidates[rng.integers(0, len(self.candidates), len(users))]
         redraw = np.flatnonzero(self.is_positive(users, items))
         while len(redraw):
-            items[redraw] = rng.integers(0, self.n_items, len(redraw))
+            items[redraw] = self.candidates[rng.integers(0, len(self.candidates), len(redraw))]
             redraw = redraw[self.is_positive(users[redraw], items[redraw])]
         return items
 

@@ -81,7 +81,7 @@ class Trainer:
         self.quiet = quiet or not self.group.is_main
         self.writes = self.out_dir is not None and self.group.is_main
         self.model = build_model(config, dataset)
-        self.optimizer = build_optimizer(self.model, config.train.learning_rate)
+        self.optimizer = build_optimizer(self.model, config.train.learning_rate) if self.model.trainable else None
         self.sampler = NegativeSampler(dataset.train)
         self.evaluator = Evaluator(dataset, mask_valid=config.train.mask_valid, group=self.group)
         self.state = TrainingState()
@@ -104,7 +104,7 @@ class Trainer:
                 self.best_in_memory = {key: value.clone() for key, value in self.model.state_dict().items()}
             return
         payload = {"model": self.model.state_dict()}
-        if with_state:
+        if with_state and self.optimizer is not None:
             payload |= {"optimizer": self.optimizer.state_dict(), "state": asdict(self.state)}
         write_atomic(self.out_dir / "checkpoints" / name, lambda tmp: torch.save(payload, tmp))
 
@@ -126,6 +126,9 @@ class Trainer:
         if resume:
             self.resume()
         train = self.config.train
+        if not self.model.trainable:
+            self.save_checkpoint("best.pt", with_state=False)
+            return self.finish()
         with progress_bar(self.quiet) as progress:
             epochs_task = progress.add_task("epochs", total=train.epochs, completed=self.state.next_epoch, unit="epoch")
             batches_task = progress.add_task("batches", total=self.sampler.n_batches(train.batch_size), unit="batch")
@@ -214,6 +217,7 @@ class Trainer:
             "processes": self.group.world_size,
             "valid": valid,
             "test": test,
+            **self.evaluator.evaluate_cold_warm(self.model),
             "modality_shares": summarize_shares(self.model.explain()),
             "history": self.state.history,
         }
