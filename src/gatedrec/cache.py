@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from gatedrec.io import write_atomic
+from gatedrec.io import save_npy, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def cached_sparse(name: str, key: str, compute: Callable[[], sp.csr_matrix]) -> 
 
 
 def cached_array(name: str, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
-    return _cached(cache_dir() / f"{name}-{key}.npy", compute, _save_npy, lambda path: np.load(path, allow_pickle=False))
+    return _cached(cache_dir() / f"{name}-{key}.npy", compute, save_npy, lambda path: np.load(path, allow_pickle=False))
 
 
 def is_cached_array(name: str, key: str) -> bool:
@@ -67,8 +67,3 @@ def _cached(path: Path, compute, save, load):
 def _save_npz(path: Path, matrix: sp.csr_matrix) -> None:
     with open(path, "wb") as handle:
         sp.save_npz(handle, matrix)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)

@@ -25,6 +25,18 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         tmp_path.unlink(missing_ok=True)
 
 
+def save_npy(path: str | Path, array) -> None:
+    """np.save to exactly ``path`` (np.save would append .npy to a temporary name)."""
+    import numpy as np
+
+    with open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def write_npy(path: str | Path, array) -> None:
+    write_atomic(path, lambda tmp: save_npy(tmp, array))
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

@@ -19,7 +19,8 @@ import pandas as pd
 from gatedrec.data.dataset import SPLITS, Dataset, Modality, interaction_matrix
 from gatedrec.data.splitting import mmrec_random_split, rank_within_user
 from gatedrec.errors import GatedRecError
-from gatedrec.io import write_atomic, write_yaml
+from gatedrec.data.writer import write_description, write_interactions, write_modality
+from gatedrec.io import write_atomic
 
 LATENT_DIM = 16
 CLEAN_NOISE = 0.3
@@ -27,7 +28,6 @@ NOISY_NOISE = 3.0
 MIN_PER_USER = 5
 OVERSAMPLE = 2.0
 USER_CHUNK = 200_000
-FILE_FOR_MODALITY = {"visual": "image_feat.npy", "text": "text_feat.npy"}
 
 
 @dataclass
@@ -145,32 +145,21 @@ def _noisy_view(rng, item_factors, dim: int, item_group: np.ndarray, clean_group
     return Modality(features=features.astype(np.float32), present=np.ones(len(item_factors), dtype=bool))
 
 
-def modality_file_name(name: str) -> str:
-    return FILE_FOR_MODALITY.get(name, f"{name}_feat.npy")
-
-
 def save_mmrec(generated: GeneratedData, folder: str | Path) -> Path:
     """Write the MMRec layout plus dataset.yaml and item_groups.tsv (the planted truth)."""
     folder = Path(folder)
     dataset = generated.dataset
-    inter_name = f"{folder.name}.inter"
     table = _interaction_table(dataset)
-    write_atomic(folder / inter_name, lambda tmp: table.to_csv(tmp, sep="\t", index=False))
-    for name, modality in dataset.modalities.items():
-        write_atomic(folder / modality_file_name(name), lambda tmp, m=modality: _save_npy(tmp, m.features))
+    inter_name = write_interactions(folder, folder.name, table.userID, table.itemID, table.x_label)
+    modalities = {
+        name: write_modality(folder, name, modality.features, modality.present)
+        for name, modality in dataset.modalities.items()
+    }
     if dataset.modalities:
         informative = np.array(generated.group_names)[generated.item_group]
         groups = pd.DataFrame({"itemID": np.arange(dataset.n_items), "informative": informative})
         write_atomic(folder / "item_groups.tsv", lambda tmp: groups.to_csv(tmp, sep="\t", index=False))
-    write_yaml(
-        folder / "dataset.yaml",
-        {
-            "name": folder.name,
-            "inter": inter_name,
-            "modalities": {name: modality_file_name(name) for name in dataset.modalities},
-            "generated": True,
-        },
-    )
+    write_description(folder, inter_name, modalities, generated=True)
     return folder
 
 
@@ -180,8 +169,3 @@ def _interaction_table(dataset: Dataset) -> pd.DataFrame:
         matrix = dataset.split(split).tocoo()
         parts.append(pd.DataFrame({"userID": matrix.row, "itemID": matrix.col, "x_label": code}))
     return pd.concat(parts).sort_values(["userID", "itemID"], kind="stable")
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array)

@@ -120,23 +120,29 @@ def light_propagate(adjacency: SparseOperator, ego: torch.Tensor, n_layers: int)
     return layer_sum / (n_layers + 1)
 
 
-def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, block_rows: int = 2048) -> sp.csr_matrix:
+def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, candidates: np.ndarray | None = None,
+                   block_rows: int = 2048) -> sp.csr_matrix:
     """Cosine k-nearest-neighbour graph of items (the item itself counts as its nearest, as in FREEDOM),
     each row scaled to sum to one, built block by block.
 
-    Only items that have the modality get neighbours; the dense items x items similarity never exists
-    whole, at most ``block_rows`` rows of it at a time.
+    Only items that have the modality get neighbours, chosen among those items (and among ``candidates``,
+    a boolean mask, when given); the dense items x items similarity never exists whole, at most
+    ``block_rows`` rows of it at a time.
     """
     n_items = features.shape[0]
     rows = np.flatnonzero(present)
+    columns = rows if candidates is None else np.flatnonzero(present & candidates)
     unit = torch.from_numpy(np.ascontiguousarray(features[rows], dtype=np.float32))
     unit = unit / unit.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    k = min(k, len(rows))
+    column_unit = unit if candidates is None else unit[torch.from_numpy(np.searchsorted(rows, columns))]
+    k = min(k, len(columns))
+    if k == 0:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     neighbour_parts = []
     for start in range(0, len(rows), block_rows):
-        similarity = unit[start : start + block_rows] @ unit.T
+        similarity = unit[start : start + block_rows] @ column_unit.T
         neighbour_parts.append(torch.topk(similarity, k, dim=1).indices.numpy())
-    neighbours = rows[np.concatenate(neighbour_parts)]
+    neighbours = columns[np.concatenate(neighbour_parts)]
     sources = np.repeat(rows, k)
     weights = np.full(len(sources), 1.0 / k, np.float32)
     return sp.csr_matrix((weights, (sources, neighbours.ravel())), shape=(n_items,) * 2)

@@ -8,6 +8,8 @@ the model, so the data decide which modality's neighbours to trust).
 
 from __future__ import annotations
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -34,9 +36,7 @@ class ContentItemGraph(nn.Module):
             self.logits = nn.Parameter(torch.zeros(len(graphs)))
             self.operators = [SparseOperator(graph, device, symmetric=False) for graph in graphs]
         else:  # one product with the mixed graph instead of one per modality
-            weights = fixed_weights(list(modalities), text_weight)
-            mixed = sum((weight * graph for weight, graph in zip(weights, graphs)), graphs[0] * 0).tocsr()
-            self.operators = [SparseOperator(mixed, device, symmetric=False)]
+            self.operators = [SparseOperator(mixed_graph(modalities, graphs, text_weight), device, symmetric=False)]
 
     def weights(self) -> torch.Tensor:
         """The modality graphs' weights in the mix (learned ones only: a fixed mix is one graph)."""
@@ -58,10 +58,23 @@ class ContentItemGraph(nn.Module):
         return [{"params": [self.logits], "lr_scale": LOGIT_LR_SCALE}] if self.logits is not None else []
 
 
-def cached_knn_graph(modality: Modality, k: int):
-    """The modality's kNN graph, from the disk cache when the same features were seen before."""
-    key = content_key(KNN_GRAPH_VERSION, modality.features, modality.present, k)
-    return cached_sparse("knn", key, lambda: knn_item_graph(modality.features, modality.present, k))
+def cached_knn_graph(modality: Modality, k: int, candidates: np.ndarray | None = None) -> sp.csr_matrix:
+    """The modality's kNN graph (neighbours among ``candidates`` when given), from the disk cache when the
+    same features were seen before."""
+    key = content_key(KNN_GRAPH_VERSION, modality.features, modality.present, k, candidates)
+    return cached_sparse("knn", key, lambda: knn_item_graph(modality.features, modality.present, k, candidates))
+
+
+def mixed_graph(modalities: dict[str, Modality], graphs: list[sp.csr_matrix], text_weight: float) -> sp.csr_matrix:
+    weights = fixed_weights(list(modalities), text_weight)
+    return sum((weight * graph for weight, graph in zip(weights, graphs)), graphs[0] * 0).tocsr()
+
+
+def warm_neighbour_graph(modalities: dict[str, Modality], warm: np.ndarray, k: int, text_weight: float) -> sp.csr_matrix:
+    """Rows of the cold items (not ``warm``): each cold item's k content-nearest warm items per modality,
+    mixed as the item graph mixes them; a modality the cold item lacks adds nothing."""
+    graphs = [cached_knn_graph(m, k, candidates=warm) for m in modalities.values()]
+    return (sp.diags((~warm).astype(np.float32)) @ mixed_graph(modalities, graphs, text_weight)).tocsr()
 
 
 def fixed_weights(names: list[str], text_weight: float) -> list[float]:

@@ -2,7 +2,7 @@
 
 p_i^m = W_m x_i^m + b_m; g_i = sigmoid(W_g [p_i^v || p_i^t] + b_g); c_i = g_i ⊙ p_i^v + (1 - g_i) ⊙ p_i^t
 (a per-dimension softmax over modalities for M > 2, missing modalities masked). The item's ego embedding
-is e_i^id + c_i (placement "ego"; an item without training interactions, never learnt, has c_i alone), or c_i alone ("content-only"), or c_i is added after propagation
+is e_i^id + c_i (placement "ego"), or c_i alone ("content-only"), or c_i is added after propagation
 ("late"). A K-layer LightGCN propagates the ego embeddings; y_ui = e_u · e_i; BPR loss with L2 on the
 batch's ego embeddings, weight decay on projections and gate. The gate is the explanation: mean(g_i) is
 item i's visual share.
@@ -11,6 +11,10 @@ Ours, on by default (item_knn_k > 0; 0 turns it off): a frozen content item-item
 cosine kNN graph of the raw features, mixed 0.9 text + 0.1 the rest, or a learned mix) adds S^L e_i^(0)
 to the final item embeddings, so items with similar content share what their interactions taught them
 (FREEDOM's frozen graph; here over the gated ego embeddings, or the ID embeddings with item_graph_on=id).
+Cold items (ours): an item without training interactions has no learnt ID embedding and no graph edge;
+it is ranked from content alone, taking the mean final embedding of its cold_neighbours content-nearest
+warm items (rescaled to their mean norm). Training never sees it (negatives are drawn from warm items).
+
 Defaults (the paper's two layers, the item graph on over the ego embeddings, text weight 0.9) were chosen
 on validation over the shared data sets by benchmarks/tune_defaults.py.
 """
@@ -23,7 +27,8 @@ import torch
 from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings
 from gatedrec.models.losses import bpr_loss
-from gatedrec.models.item_graph import ContentItemGraph
+from gatedrec.models.graph import SparseOperator, spmm_rows
+from gatedrec.models.item_graph import ContentItemGraph, warm_neighbour_graph
 from gatedrec.models.fusion import ModalityFusion
 from gatedrec.models.lightgcn import LightGCN
 
@@ -61,6 +66,12 @@ class RLMultimodalRec(LightGCN):
         warm = np.diff(dataset.train.tocsc().indptr) > 0
         self.register_buffer("warm_items", torch.from_numpy(warm.astype(np.float32)).unsqueeze(1), persistent=False)
         self.all_warm = bool(warm.all())
+        self.cold_graph = None
+        if not self.all_warm and self.fusion is not None:
+            graph = warm_neighbour_graph(dataset.modalities, warm, int(params["cold_neighbours"]),
+                                         float(params["text_graph_weight"]))
+            self.cold_graph = SparseOperator(graph, device, symmetric=False)
+            self.register_buffer("cold_rows", torch.from_numpy(np.flatnonzero(~warm)), persistent=False)
 
     def forward(self, users=None, items=None) -> Embeddings:
         return self.embeddings_and_content(users, items)[0]
@@ -90,7 +101,17 @@ class RLMultimodalRec(LightGCN):
         if self.item_graph is not None:
             source = item_id if self.item_graph_on == "id" else item_ego
             final_items = final_items + self.item_graph(source, items)
+        if self.cold_graph is not None and items is None:
+            final_items = self.with_cold_items(final_items)
         return propagated._replace(items=final_items), content
+
+    def with_cold_items(self, final_items: torch.Tensor) -> torch.Tensor:
+        """Cold items take the mean final embedding of their content-nearest warm items, rescaled to those
+        items' mean norm (a plain mean is shorter than its parts and would rank every cold item low)."""
+        neighbour_mean = spmm_rows(self.cold_graph, final_items, self.cold_rows)
+        neighbour_norm = spmm_rows(self.cold_graph, final_items.norm(dim=1, keepdim=True), self.cold_rows)
+        scale = neighbour_norm / neighbour_mean.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        return final_items.index_copy(0, self.cold_rows, neighbour_mean * scale)
 
     def parameter_groups(self) -> list[dict]:
         embeddings = [self.user_emb, self.item_emb]
