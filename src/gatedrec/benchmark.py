@@ -29,6 +29,7 @@ GRIDS = ("small", "default")
 SELECTION_METRIC = "recall@20"
 RUN_SUMMARY_KEYS = ("best_epoch", "epochs_run", "train_seconds", "seconds_per_epoch", "eval_seconds_per_pass",
                     "peak_memory_mb", "valid", "test", "modality_shares", "history")
+COLD_WARM = ("test_cold", "test_warm")  # present when some test items have no training interaction
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Benchmark:
         started = time.perf_counter()
         trainer = Trainer(config, self.dataset, quiet=True)
         metrics = trainer.fit()
-        record = {key: metrics[key] for key in RUN_SUMMARY_KEYS}
+        record = {key: metrics[key] for key in RUN_SUMMARY_KEYS + COLD_WARM if key in metrics}
         record |= {"params": config.params, "seed": seed, "wall_seconds": time.perf_counter() - started}
         shares = trainer.model.explain()
         if shares:
@@ -145,11 +146,14 @@ def mean_std(values: list[float]) -> dict:
 
 
 def summarize(chosen: dict, searched: list[dict], points: list[dict], seed_runs: list[dict]) -> dict:
+    splits = ("valid", "test") + tuple(split for split in COLD_WARM if split in seed_runs[0])
     return {
         "params": seed_runs[0]["params"],
         "chosen": chosen,
-        "valid": {metric: mean_std([run["valid"][metric] for run in seed_runs]) for metric in seed_runs[0]["valid"]},
-        "test": {metric: mean_std([run["test"][metric] for run in seed_runs]) for metric in seed_runs[0]["test"]},
+        **{
+            split: {metric: mean_std([run[split][metric] for run in seed_runs]) for metric in seed_runs[0][split]}
+            for split in splits
+        },
         "seconds_per_epoch": statistics.fmean(run["seconds_per_epoch"] for run in seed_runs),
         "wall_seconds": sum(run["wall_seconds"] for run in searched + seed_runs[1:]),
         "seeds": [run["seed"] for run in seed_runs],

@@ -1,4 +1,4 @@
-"""The ``gatedrec`` command: generate, train, evaluate, benchmark, demo, models."""
+"""The ``gatedrec`` command: prepare, features, generate, train, evaluate, benchmark, demo, models."""
 
 from __future__ import annotations
 
@@ -16,11 +16,17 @@ from gatedrec import __version__
 from gatedrec.benchmark import GRIDS, Benchmark, parse_models
 from gatedrec.config import DataConfig, RunConfig, TrainConfig, parse_assignment
 from gatedrec.data import load_data, load_mmrec
-from gatedrec.data.mmrec import MISSING_MODES
+from gatedrec.data.mmrec import MISSING_MODES, resolve_path
 from gatedrec.data.synthetic import generate, save_mmrec
 from gatedrec.distributed import leave_group
 from gatedrec.errors import GatedRecError
 from gatedrec.evaluation import METRICS, TOPKS, Evaluator
+from gatedrec.features.derived import TextColumn, derive_text_folder
+from gatedrec.features.encoders import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, text_encoder
+from gatedrec.prepare.images import ImageFetch
+from gatedrec.prepare.pipeline import (
+    DEFAULT_TEXT_FIELDS, SPLIT_NAMES, GenericColumns, PrepareOptions, amazon_source, generic_source, prepare,
+)
 from gatedrec.io import write_json
 from gatedrec.models import MODELS, default_params
 from gatedrec.progress import console
@@ -57,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(commands)
     _add_benchmark(commands)
     _add_demo(commands)
+    _add_features(commands)
+    _add_prepare(commands)
     models = commands.add_parser("models", help="list the models and their default parameters")
     models.set_defaults(handler=run_models)
     return parser
@@ -143,6 +151,68 @@ def _add_demo(commands) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(handler=run_demo)
+
+
+def _add_features(commands) -> None:
+    parser = commands.add_parser("features", help="encode item content into a modality of a new data folder")
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    text = kinds.add_parser("text", help="encode a text column with a sentence-transformers model")
+    _add_data_options(text)
+    text.add_argument("--text-file", required=True, help="TSV with an itemID column and a text column (relative to --data)")
+    text.add_argument("--column", default="text", help="the text column (default: text)")
+    text.add_argument("--encoder", default=DEFAULT_TEXT_ENCODER,
+                      help="sentence-transformers model: the offline all-MiniLM-L6-v2 (default), a local folder or a hub name")
+    text.add_argument("--name", default="text", help="the modality's name (default: text)")
+    text.add_argument("--device", default="cpu")
+    text.add_argument("--out", required=True, help="the new data folder (links to the source's files)")
+    text.add_argument("--quiet", action="store_true")
+    text.set_defaults(handler=run_features_text)
+
+
+def _add_prepare(commands) -> None:
+    parser = commands.add_parser("prepare", help="raw interactions and item content -> a trainable data folder")
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    amazon = kinds.add_parser("amazon", help="McAuley Amazon reviews + metadata (2014, 2018 or 2023; .json or .json.gz)")
+    amazon.add_argument("--reviews", required=True, help="reviews file (JSON lines, plain or gzipped)")
+    amazon.add_argument("--meta", help="metadata file: titles, brands, categories, descriptions, image URLs")
+    _add_prepare_options(amazon)
+    amazon.set_defaults(handler=run_prepare)
+    generic = kinds.add_parser("generic", help="an interactions CSV/TSV/Parquet table plus an item table")
+    generic.add_argument("--interactions", required=True, help="table with user and item columns (rating, timestamp optional)")
+    generic.add_argument("--items", help="table with an item id column, text columns and an image path or URL column")
+    generic.add_argument("--user-col", default="user")
+    generic.add_argument("--item-col", default="item")
+    generic.add_argument("--rating-col")
+    generic.add_argument("--time-col")
+    generic.add_argument("--item-id-col", default="item", help="the item id column of --items")
+    generic.add_argument("--text-cols", default="title,description", help="comma-separated text columns of --items")
+    generic.add_argument("--image-col", help="image file path (relative to --items' folder) or URL column of --items")
+    _add_prepare_options(generic)
+    generic.set_defaults(handler=run_prepare)
+
+
+def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
+    images = parser.add_mutually_exclusive_group()
+    images.add_argument("--images-dir", help="folder of item images named by raw item id (e.g. B00TNNWMXI.jpg)")
+    images.add_argument("--download-images", action="store_true", help="download the image URLs of the metadata")
+    parser.add_argument("--image-cache", help="where downloaded images are kept (default ~/.cache/gatedrec/images)")
+    parser.add_argument("--download-workers", type=int, default=8, help="concurrent downloads (default 8)")
+    parser.add_argument("--download-timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    parser.add_argument("--download-retries", type=int, default=2, help="retries of a transient failure (default 2)")
+    parser.add_argument("--min-user", type=int, default=5, help="k-core: interactions per user (default 5)")
+    parser.add_argument("--min-item", type=int, default=5, help="k-core: interactions per item (default 5)")
+    parser.add_argument("--min-rating", type=float, help="keep interactions rated at least this")
+    parser.add_argument("--split", default="random-8-1-1", help=f"one of {', '.join(SPLIT_NAMES)} (default random-8-1-1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    parser.add_argument("--text-fields", default=",".join(DEFAULT_TEXT_FIELDS),
+                        help="item text: these content fields in order (amazon: title, brand, categories, features, "
+                             "description; generic: the --text-cols)")
+    parser.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER, help="sentence-transformers model, or none")
+    parser.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER,
+                        help="efficientnet-lite0 (default), open_clip:ARCH:WEIGHTS, or none")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", required=True, help="the data folder to write")
+    parser.add_argument("--quiet", action="store_true")
 
 
 # ---- generate ---------------------------------------------------------------------------------------
@@ -247,6 +317,71 @@ def parse_seeds(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise GatedRecError(f"--seeds '{text}' must be comma-separated integers, e.g. 1,2,3") from None
+
+
+# ---- features ---------------------------------------------------------------------------------------
+def run_features_text(args) -> None:
+    text = TextColumn(resolve_path(Path(args.data), args.text_file), args.column)
+    encoder = text_encoder(args.encoder, args.device)
+    folder, from_cache = derive_text_folder(
+        Path(args.data), Path(args.out), text, encoder, args.name, args.inter, parse_modality_files(args.modality),
+        args.quiet,
+    )
+    dataset = load_mmrec(folder)
+    coverage = dataset.modalities[args.name].present.mean()
+    source = "reused from the cache" if from_cache else "encoded"
+    console.print(f"{args.name}: {coverage:.1%} of the items, {source} with {encoder.identity}")
+    console.print(f"wrote {folder}: {_describe(dataset)}; train with: gatedrec train --data {folder}")
+
+
+# ---- prepare ----------------------------------------------------------------------------------------
+def run_prepare(args) -> None:
+    if args.kind == "amazon":
+        source = amazon_source(Path(args.reviews), Path(args.meta) if args.meta else None)
+        text_fields = args.text_fields
+    else:
+        columns = GenericColumns(args.user_col, args.item_col, args.rating_col, args.time_col, args.item_id_col,
+                                 tuple(_names(args.text_cols)), args.image_col)
+        source = generic_source(Path(args.interactions), Path(args.items) if args.items else None, columns)
+        text_fields = args.text_cols if args.text_fields == ",".join(DEFAULT_TEXT_FIELDS) else args.text_fields
+    options = PrepareOptions(
+        min_user=args.min_user, min_item=args.min_item, min_rating=args.min_rating, split=args.split, seed=args.seed,
+        text_fields=tuple(_names(text_fields)), text_encoder=_encoder(args.text_encoder),
+        image_encoder=_encoder(args.image_encoder), images_dir=Path(args.images_dir) if args.images_dir else None,
+        download_images=args.download_images, image_cache=Path(args.image_cache) if args.image_cache else None,
+        fetch=ImageFetch(args.download_workers, args.download_timeout, args.download_retries), device=args.device,
+        quiet=args.quiet,
+    )
+    summary = prepare(source, Path(args.out), options, lambda step: None if args.quiet else console.print(f"· {step}"))
+    console.print(prepare_table(summary, args.out))
+    console.print(f"train with: gatedrec train --data {args.out}")
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _encoder(name: str) -> str | None:
+    return None if name.lower() == "none" else name
+
+
+def prepare_table(summary: dict, out: str) -> Table:
+    table = Table(title=f"prepared {out}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key in ("users", "items", "interactions", "train", "valid", "test"):
+        table.add_row(key, f"{summary[key]:,}")
+    table.add_row("sparsity", f"{summary['sparsity']:.4%}")
+    for name, share in summary["coverage"].items():
+        table.add_row(f"{name} coverage", f"{share:.1%}")
+    for problem in summary["malformed"]:
+        table.add_row(f"malformed lines in {Path(problem['file']).name}", f"{problem['malformed_lines']:,}")
+    if summary["images"]:
+        images = summary["images"]
+        table.add_row("images found / downloaded / cached", f"{images['found']:,} / {images['downloaded']:,} / {images['from_cache']:,}")
+        for reason, count in images["failures"].items():
+            table.add_row(f"no image: {reason}", f"{count:,}")
+    return table
 
 
 # ---- evaluate ---------------------------------------------------------------------------------------

@@ -51,7 +51,26 @@ def markdown(results: dict, meta: dict) -> str:
         chosen = ", ".join(f"{k}={v}" for k, v in result["chosen"].items()) or "defaults"
         lines.append(f"| {label} | {' | '.join(cells)} | {result['seconds_per_epoch']:.3f} | "
                      f"{result['wall_seconds']:.0f} | {chosen} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + cold_warm_lines(results)) + "\n"
+
+
+def cold_warm_lines(results: dict) -> list[str]:
+    """Test metrics on held-out cold items (no training interaction) and on warm ones, when there are any."""
+    labels = [label for label, result in results.items() if "test_cold" in result]
+    if not labels:
+        return []
+    columns = [(split, metric) for split in ("test_cold", "test_warm") for metric in ("recall@20", "ndcg@20")]
+    lines = [
+        "",
+        "Cold items (no training interaction) and warm items, each ranked among all items:",
+        "",
+        "| model | " + " | ".join(f"{split[5:]} {metric}" for split, metric in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for label in labels:
+        cells = [f"{results[label][s][m]['mean']:.4f}±{results[label][s][m]['std']:.4f}" for s, m in columns]
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    return lines
 
 
 def csv(results: dict) -> str:

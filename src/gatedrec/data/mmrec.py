@@ -40,10 +40,10 @@ def load_mmrec(
     folder = Path(folder)
     if not folder.is_dir():
         raise GatedRecError(f"data folder '{folder}' does not exist; pass --data with a folder in MMRec layout")
-    description = _read_description(folder)
-    inter_path = _resolve_inter_file(folder, inter or description.get("inter"))
+    description = read_description(folder)
+    inter_path = resolve_inter_file(folder, inter or description.get("inter"))
     users, items, labels = read_interactions(inter_path)
-    modality_files = modalities or description.get("modalities") or _default_modality_files(folder)
+    modality_files = modalities or description.get("modalities") or default_modality_files(folder)
     n_items = int(items.max()) + 1
     features = {name: load_modality(folder, spec, n_items, inter_path) for name, spec in modality_files.items()}
     if missing == "mean":
@@ -56,7 +56,7 @@ def load_mmrec(
     return Dataset(name=description.get("name", folder.name), modalities=features, **splits)
 
 
-def _read_description(folder: Path) -> dict:
+def read_description(folder: Path) -> dict:
     path = folder / DESCRIPTION_FILE
     if not path.exists():
         return {}
@@ -66,14 +66,14 @@ def _read_description(folder: Path) -> dict:
     return description
 
 
-def _resolve(folder: Path, file_name: str) -> Path:
+def resolve_path(folder: Path, file_name: str) -> Path:
     path = Path(file_name)
     return path if path.is_absolute() else folder / path
 
 
-def _resolve_inter_file(folder: Path, inter: str | None) -> Path:
+def resolve_inter_file(folder: Path, inter: str | None) -> Path:
     if inter:
-        path = _resolve(folder, inter)
+        path = resolve_path(folder, inter)
         if not path.is_file():
             raise GatedRecError(f"interaction file '{path}' does not exist; check --inter")
         return path
@@ -103,7 +103,7 @@ def _has_contiguous_ids(path: Path) -> bool:
     )
 
 
-def _default_modality_files(folder: Path) -> dict[str, str]:
+def default_modality_files(folder: Path) -> dict[str, str]:
     return {name: file for name, file in DEFAULT_MODALITY_FILES.items() if (folder / file).exists()}
 
 
@@ -185,12 +185,12 @@ def load_modality(folder: Path, spec: str, n_items: int, inter_path: Path) -> Mo
     """Load ``FILE`` (a row per item) or ``FILE@IDS`` (a row per listed item) as an (items x dim) float32
     matrix whose rows of unlisted items are zero and marked absent."""
     file_name, _, ids_name = str(spec).partition(ITEM_LIST_SEPARATOR)
-    path = _resolve(folder, file_name)
+    path = resolve_path(folder, file_name)
     features = _read_feature_file(path)
     if not ids_name:
         _check_row_count(path, features.shape[0], n_items, inter_path)
         return Modality(features=features, present=np.ones(n_items, dtype=bool))
-    ids_path = _resolve(folder, ids_name)
+    ids_path = resolve_path(folder, ids_name)
     listed = read_item_list(ids_path, n_items, inter_path)
     if len(listed) != features.shape[0]:
         raise GatedRecError(

