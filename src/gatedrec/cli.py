@@ -337,7 +337,7 @@ def run_features_text(args) -> None:
 # ---- prepare ----------------------------------------------------------------------------------------
 def run_prepare(args) -> None:
     if args.kind == "amazon":
-        source = amazon_source(Path(args.reviews), Path(args.meta) if args.meta else None)
+        source = amazon_source(Path(args.reviews), Path(args.meta) if args.meta else None, args.quiet)
         text_fields = args.text_fields
     else:
         columns = GenericColumns(args.user_col, args.item_col, args.rating_col, args.time_col, args.item_id_col,

@@ -13,7 +13,7 @@ to the final item embeddings, so items with similar content share what their int
 (FREEDOM's frozen graph; here over the gated ego embeddings, or the ID embeddings with item_graph_on=id).
 Cold items (ours): an item without training interactions has no learnt ID embedding and no graph edge;
 it is ranked from content alone, taking the mean final embedding of its cold_neighbours content-nearest
-warm items (rescaled to their mean norm). Training never sees it (negatives are drawn from warm items).
+warm items (rescaled to their mean norm, times cold_scale). Training never sees it (negatives are drawn from warm items).
 
 Defaults (the paper's two layers, the item graph on over the ego embeddings, text weight 0.9) were chosen
 on validation over the shared data sets by benchmarks/tune_defaults.py.
@@ -71,6 +71,7 @@ class RLMultimodalRec(LightGCN):
             graph = warm_neighbour_graph(dataset.modalities, warm, int(params["cold_neighbours"]),
                                          float(params["text_graph_weight"]))
             self.cold_graph = SparseOperator(graph, device, symmetric=False)
+            self.cold_scale = float(params["cold_scale"])
             self.register_buffer("cold_rows", torch.from_numpy(np.flatnonzero(~warm)), persistent=False)
 
     def forward(self, users=None, items=None) -> Embeddings:
@@ -107,11 +108,12 @@ class RLMultimodalRec(LightGCN):
 
     def with_cold_items(self, final_items: torch.Tensor) -> torch.Tensor:
         """Cold items take the mean final embedding of their content-nearest warm items, rescaled to those
-        items' mean norm (a plain mean is shorter than its parts and would rank every cold item low)."""
+        items' mean norm (a plain mean is shorter than its parts and would rank every cold item low) times
+        cold_scale (how far cold items are trusted against warm ones; it only matters at ranking time)."""
         neighbour_mean = spmm_rows(self.cold_graph, final_items, self.cold_rows)
         neighbour_norm = spmm_rows(self.cold_graph, final_items.norm(dim=1, keepdim=True), self.cold_rows)
         scale = neighbour_norm / neighbour_mean.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        return final_items.index_copy(0, self.cold_rows, neighbour_mean * scale)
+        return final_items.index_copy(0, self.cold_rows, neighbour_mean * scale * self.cold_scale)
 
     def parameter_groups(self) -> list[dict]:
         embeddings = [self.user_emb, self.item_emb]

@@ -65,16 +65,16 @@ class RawSource:
     description: dict
 
 
-def amazon_source(reviews: Path, meta: Path | None) -> RawSource:
+def amazon_source(reviews: Path, meta: Path | None, quiet: bool = True) -> RawSource:
     def interactions():
-        raw, problems, fmt = read_amazon_reviews(reviews)
+        raw, problems, fmt = read_amazon_reviews(reviews, quiet)
         description["format"] = fmt
         return raw, [problems]
 
     def contents(wanted: set[str]):
         if meta is None:
             return {}, []
-        found, problems = read_amazon_meta(meta, wanted)
+        found, problems = read_amazon_meta(meta, wanted, quiet)
         return found, [problems]
 
     description = {"kind": "amazon", "reviews": str(reviews), "meta": str(meta) if meta else None}

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ast
 import gzip
+import io
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from gatedrec.errors import GatedRecError
+from gatedrec.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
 SHOWN_PROBLEMS = 5
 TABLE_CHUNK_ROWS = 500_000
+PROGRESS_LINES = 20_000
 
 
 @dataclass
@@ -49,13 +53,17 @@ class LineProblems:
         return {"file": str(self.path), "malformed_lines": self.count, "first": self.examples}
 
 
+@contextmanager
 def open_text(path: Path):
-    """A text handle on a plain or gzipped file (told apart by its first bytes, not its name)."""
+    """(text handle, raw handle) on a plain or gzipped file (told apart by its first bytes, not its name);
+    the raw handle's position tells how much of the file has been read."""
     if not path.is_file():
         raise GatedRecError(f"input file '{path}' does not exist")
-    with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt", encoding="utf-8", errors="replace") if gzipped else open(path, encoding="utf-8", errors="replace")
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        binary = gzip.GzipFile(fileobj=raw) if gzipped else raw
+        yield io.TextIOWrapper(binary, encoding="utf-8", errors="replace"), raw
 
 
 def parse_record(text: str) -> dict | None:
@@ -70,10 +78,13 @@ def parse_record(text: str) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def json_records(path: Path, problems: LineProblems) -> Iterator[tuple[int, dict]]:
+def json_records(path: Path, problems: LineProblems, quiet: bool = True) -> Iterator[tuple[int, dict]]:
     """(line number, record) of every parseable line; blank lines are skipped, bad ones go to ``problems``."""
-    with open_text(path) as handle:
+    with open_text(path) as (handle, raw), progress_bar(quiet) as progress:
+        task = progress.add_task(f"reading {path.name}", total=path.stat().st_size, unit="B")
         for number, line in enumerate(handle, start=1):
+            if number % PROGRESS_LINES == 0:
+                progress.update(task, completed=raw.tell())
             text = line.strip()
             if not text:
                 continue
@@ -82,6 +93,7 @@ def json_records(path: Path, problems: LineProblems) -> Iterator[tuple[int, dict
                 problems.add(number, "neither a JSON object nor a Python dict literal")
                 continue
             yield number, record
+        progress.update(task, completed=path.stat().st_size)
 
 
 # ---- reviews -------------------------------------------------------------------------------------
@@ -167,11 +179,11 @@ def detect_review_format(record: dict, path: Path, line: int) -> str:
     )
 
 
-def read_amazon_reviews(path: Path) -> tuple[Interactions, LineProblems, str]:
+def read_amazon_reviews(path: Path, quiet: bool = True) -> tuple[Interactions, LineProblems, str]:
     problems = LineProblems(path)
     buffer = InteractionBuffer()
     fmt = None
-    for line, record in json_records(path, problems):
+    for line, record in json_records(path, problems, quiet):
         if fmt is None:
             fmt = detect_review_format(record, path, line)
         user_key, item_key, rating_key, time_key, unit = REVIEW_FIELDS[fmt]
@@ -238,11 +250,11 @@ def item_content(record: dict) -> ItemContent:
     return ItemContent({key: value.strip() for key, value in fields.items()}, _image_urls(record))
 
 
-def read_amazon_meta(path: Path, wanted: set[str]) -> tuple[dict[str, ItemContent], LineProblems]:
+def read_amazon_meta(path: Path, wanted: set[str], quiet: bool = True) -> tuple[dict[str, ItemContent], LineProblems]:
     """Content of the ``wanted`` items (by asin or parent_asin); other records are skipped unparsed-deep."""
     problems = LineProblems(path)
     contents = {}
-    for line, record in json_records(path, problems):
+    for line, record in json_records(path, problems, quiet):
         item = record.get("parent_asin") or record.get("asin")
         if not item:
             problems.add(line, "no 'asin' or 'parent_asin' field")
