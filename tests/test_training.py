@@ -14,7 +14,9 @@ def config_for(model, **train):
     return RunConfig.for_model(model, **settings)
 
 
-@pytest.mark.parametrize("model", ["bpr", "lightgcn", "vbpr", "freedom", "bm3", "rlmultimodalrec"])
+@pytest.mark.parametrize(
+    "model", ["bpr", "lightgcn", "vbpr", "mmgcn", "grcn", "lattice", "freedom", "bm3", "rlmultimodalrec"]
+)
 def test_models_learn_on_generated_data(small_generated, model):
     metrics = Trainer(config_for(model, epochs=15), small_generated.dataset, quiet=True).fit()
     assert metrics["epochs_run"] == 15
@@ -40,6 +42,34 @@ def test_freedom_modality_loss_trains_the_projections(small_generated):
     before = [projection.weight.detach().clone() for projection in trainer.model.raw.projections]
     trainer.fit()
     assert all(not torch.equal(b, p.weight) for b, p in zip(before, trainer.model.raw.projections))
+
+
+def test_lattice_learns_its_item_graph_once_per_epoch(small_generated):
+    trainer = Trainer(config_for("lattice", epochs=1), small_generated.dataset, quiet=True)
+    model = trainer.model
+    before = [projection.weight.detach().clone() for projection in model.projections]
+    trainer.fit()
+    assert all(not torch.equal(b, p.weight) for b, p in zip(before, model.projections))
+    assert not model.item_graph.values.requires_grad  # held fixed after the epoch's first batch
+
+
+def test_mmgcn_keeps_text_raw_and_projects_the_other_modalities(small_generated):
+    model = Trainer(config_for("mmgcn"), small_generated.dataset, quiet=True).model
+    kinds = {name: network.projection is not None for name, network in zip(small_generated.dataset.modalities, model.networks)}
+    assert kinds == {"visual": True, "text": False}
+
+
+def test_grcn_prunes_edges_with_negative_weight(small_generated):
+    model = Trainer(config_for("grcn"), small_generated.dataset, quiet=True).model
+    with torch.no_grad():
+        model.confidence.fill_(-1.0)
+        pruned = model.representation()
+        model.confidence.fill_(1.0)
+        kept = model.representation()
+    ids = torch.nn.functional.normalize(model.id_embedding, dim=1)
+    width = ids.shape[1]
+    assert torch.allclose(pruned[:, :width], ids, atol=1e-6)  # every edge weight clipped to zero
+    assert not torch.allclose(kept[:, :width], ids, atol=1e-3)
 
 
 def test_same_seed_gives_same_numbers(small_generated):

@@ -12,7 +12,10 @@ from gatedrec.models.bm3 import BM3
 from gatedrec.models.bpr import BPR
 from gatedrec.models.content_knn import ContentKNN
 from gatedrec.models.freedom import FREEDOM
+from gatedrec.models.grcn import GRCN
+from gatedrec.models.lattice import LATTICE
 from gatedrec.models.lightgcn import LightGCN
+from gatedrec.models.mmgcn import MMGCN
 from gatedrec.models.rlmultimodalrec import RLMultimodalRec
 from gatedrec.models.vbpr import VBPR
 
@@ -20,6 +23,9 @@ MODELS: dict[str, type[Recommender]] = {
     "bpr": BPR,
     "lightgcn": LightGCN,
     "vbpr": VBPR,
+    "mmgcn": MMGCN,
+    "grcn": GRCN,
+    "lattice": LATTICE,
     "freedom": FREEDOM,
     "bm3": BM3,
     "rlmultimodalrec": RLMultimodalRec,

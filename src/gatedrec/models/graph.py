@@ -146,3 +146,43 @@ def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, candidates
     sources = np.repeat(rows, k)
     weights = np.full(len(sources), 1.0 / k, np.float32)
     return sp.csr_matrix((weights, (sources, neighbours.ravel())), shape=(n_items,) * 2)
+
+
+class SparseGraph:
+    """A sparse matrix as (rows, columns, values) whose values may carry gradients (learned graphs, edge
+    weights); the product gathers the columns' rows, scales and adds them into the rows."""
+
+    def __init__(self, rows: torch.Tensor, columns: torch.Tensor, values: torch.Tensor, size: int):
+        self.rows, self.columns, self.values, self.size = rows, columns, values, size
+
+    def __matmul__(self, dense: torch.Tensor) -> torch.Tensor:
+        out = dense.new_zeros(self.size, dense.shape[1])
+        return out.index_add(0, self.rows, self.values.unsqueeze(1) * dense[self.columns])
+
+    def scaled(self, weight) -> "SparseGraph":
+        return SparseGraph(self.rows, self.columns, self.values * weight, self.size)
+
+    def detached(self) -> "SparseGraph":
+        return SparseGraph(self.rows, self.columns, self.values.detach(), self.size)
+
+    @staticmethod
+    def concat(graphs: list["SparseGraph"]) -> "SparseGraph":
+        return SparseGraph(*(torch.cat([getattr(g, name) for g in graphs]) for name in ("rows", "columns", "values")),
+                           graphs[0].size)
+
+    def sym_normalized(self) -> "SparseGraph":
+        """D^-1/2 A D^-1/2 with D the row sums (MMRec's compute_normalized_laplacian)."""
+        degree = torch.zeros(self.size, dtype=self.values.dtype, device=self.values.device).index_add(
+            0, self.rows, self.values)
+        inverse_sqrt = torch.where(degree > 0, degree.clamp(min=1e-12).rsqrt(), torch.zeros_like(degree))
+        return SparseGraph(self.rows, self.columns, self.values * inverse_sqrt[self.rows] * inverse_sqrt[self.columns],
+                           self.size)
+
+
+    def softmax_by_row(self) -> "SparseGraph":
+        """Values replaced by a softmax over each row's entries (attention over a node's in-edges)."""
+        row_max = torch.full((self.size,), -torch.inf, dtype=self.values.dtype, device=self.values.device)
+        row_max = row_max.scatter_reduce(0, self.rows, self.values.detach(), reduce="amax")
+        exp = (self.values - row_max[self.rows]).exp()
+        total = torch.zeros_like(row_max).index_add(0, self.rows, exp)
+        return SparseGraph(self.rows, self.columns, exp / total[self.rows], self.size)

@@ -27,14 +27,18 @@ class LightGCN(Recommender):
         self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, dim)))
         self.item_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, dim)))
         self.train_matrix, self.device = dataset.train, device
-        self.adjacency = SparseOperator(normalized_adjacency(dataset.train), device)
+        self.adjacency = self.graph_operator(dataset.train)
         self.edge_dropout = float(params["edge_dropout"])
         self.epoch_adjacency = self.adjacency
+
+    def graph_operator(self, train: sp.csr_matrix) -> SparseOperator:
+        """The propagation matrix of a set of training interactions: Â = D^-1/2 A D^-1/2."""
+        return SparseOperator(normalized_adjacency(train), self.device)
 
     def start_epoch(self, rng: np.random.Generator) -> None:
         if self.edge_dropout > 0:
             kept = degree_sensitive_subgraph(self.train_matrix, 1.0 - self.edge_dropout, rng)
-            self.epoch_adjacency = SparseOperator(normalized_adjacency(kept), self.device)
+            self.epoch_adjacency = self.graph_operator(kept)
 
     def propagate(self, item_ego: torch.Tensor, users=None, items=None) -> Embeddings:
         """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``."""
