@@ -395,11 +395,15 @@ def run_evaluate(args) -> None:
     model.load_state_dict(torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=False)["model"])
     model.eval()
     mask_valid = args.mask_valid or config.train.mask_valid
-    metrics = Evaluator(dataset, mask_valid=mask_valid).evaluate(model, args.split)
+    evaluator = Evaluator(dataset, mask_valid=mask_valid)
+    metrics = evaluator.evaluate(model, args.split)
     masking = "train + valid items masked" if mask_valid and args.split == "test" else "train items masked"
     console.print(metrics_table(metrics, f"{config.model} on {dataset.name}, {args.split} ({masking})"))
+    cold_warm = evaluator.evaluate_cold_warm(model) if args.split == "test" else {}
+    for name, values in cold_warm.items():
+        console.print(metrics_table(values, f"{name.replace('_', ' ')} items only (ranked among all items)"))
     if args.json:
-        write_json(args.json, metrics)
+        write_json(args.json, {args.split: metrics, **cold_warm} if cold_warm else metrics)
 
 
 def metrics_table(metrics: dict[str, float], title: str) -> Table:

@@ -72,3 +72,33 @@ class Recommender(nn.Module, ABC):
     def explain(self) -> dict:
         """Per-item explanations (e.g. modality shares); empty for models without any."""
         return {}
+
+
+class NodeRepresentationRecommender(Recommender):
+    """A model whose users and items are the rows of one representation of all graph nodes (users first),
+    recomputed at every step (MMGCN, GRCN), with MMRec's loss for them: BPR plus reg_weight times the mean
+    squared ID embedding of the batch's nodes and a model-specific penalty."""
+
+    id_embedding: torch.Tensor
+
+    @abstractmethod
+    def representation(self) -> torch.Tensor:
+        """(users + items, dim) node representations."""
+
+    def extra_penalty(self, users: torch.Tensor) -> torch.Tensor:
+        return torch.zeros((), device=users.device)
+
+    def forward(self, users=None, items=None) -> Embeddings:
+        nodes = self.representation()
+        user_rows, item_rows = nodes[: self.n_users], nodes[self.n_users :]
+        if users is not None:
+            user_rows, item_rows = user_rows[users], item_rows[items]
+        return Embeddings(user_rows, item_rows, user_rows, item_rows)
+
+    def loss(self, users, pos_items, neg_items):
+        items = torch.cat([pos_items, neg_items])
+        batch = self(users, items)
+        n_pairs = len(users)
+        ranking = bpr_loss(batch.users, batch.items[:n_pairs], batch.items[n_pairs:])
+        ids = (self.id_embedding[users.repeat(2)].pow(2) + self.id_embedding[self.n_users + items].pow(2)).mean()
+        return ranking + self.reg_weight * (ids + self.extra_penalty(users))

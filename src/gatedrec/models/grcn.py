@@ -20,9 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.base import NodeRepresentationRecommender
 from gatedrec.models.graph import SparseGraph
-from gatedrec.models.losses import bpr_loss
 
 
 class ContentAttention(nn.Module):
@@ -54,7 +53,7 @@ def attended(graph: SparseGraph, nodes: torch.Tensor) -> SparseGraph:
     return SparseGraph(graph.rows, graph.columns, scores, graph.size).softmax_by_row()
 
 
-class GRCN(Recommender):
+class GRCN(NodeRepresentationRecommender):
     needs_modalities = True
 
     def __init__(self, dataset, params, device):
@@ -85,19 +84,5 @@ class GRCN(Recommender):
         second = refined @ first
         return torch.cat([x + first + second, *(nodes for nodes, _ in parts)], dim=1)
 
-    def forward(self, users=None, items=None) -> Embeddings:
-        nodes = self.representation()
-        user_rows, item_rows = nodes[: self.n_users], nodes[self.n_users :]
-        if users is not None:
-            user_rows, item_rows = user_rows[users], item_rows[items]
-        return Embeddings(user_rows, item_rows, user_rows, item_rows)
-
-    def loss(self, users, pos_items, neg_items):
-        batch = self(users, torch.cat([pos_items, neg_items]))
-        n_pairs = len(users)
-        ranking = bpr_loss(batch.users, batch.items[:n_pairs], batch.items[n_pairs:])
-        ids = self.id_embedding
-        item_nodes = self.n_users + torch.cat([pos_items, neg_items])
-        reg = (ids[users.repeat(2)].pow(2) + ids[item_nodes].pow(2)).mean()
-        reg = reg + sum(modality.preference[users].pow(2).mean() for modality in self.modalities)
-        return ranking + self.reg_weight * reg
+    def extra_penalty(self, users: torch.Tensor) -> torch.Tensor:
+        return sum(modality.preference[users].pow(2).mean() for modality in self.modalities)

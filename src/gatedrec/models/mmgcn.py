@@ -22,9 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.base import NodeRepresentationRecommender
 from gatedrec.models.graph import SparseOperator, spmm
-from gatedrec.models.losses import bpr_loss
 
 
 def mean_aggregation(train: sp.csr_matrix) -> sp.csr_matrix:
@@ -63,7 +62,7 @@ class ModalityGraphNetwork(nn.Module):
         return x
 
 
-class MMGCN(Recommender):
+class MMGCN(NodeRepresentationRecommender):
     needs_modalities = True
 
     def __init__(self, dataset, params, device):
@@ -82,18 +81,5 @@ class MMGCN(Recommender):
     def representation(self) -> torch.Tensor:
         return sum(network(self.aggregation, self.id_embedding) for network in self.networks) / len(self.networks)
 
-    def forward(self, users=None, items=None) -> Embeddings:
-        nodes = self.representation()
-        user_rows, item_rows = nodes[: self.n_users], nodes[self.n_users :]
-        if users is not None:
-            user_rows, item_rows = user_rows[users], item_rows[items]
-        return Embeddings(user_rows, item_rows, user_rows, item_rows)
-
-    def loss(self, users, pos_items, neg_items):
-        batch = self(users, torch.cat([pos_items, neg_items]))
-        n_pairs = len(users)
-        ranking = bpr_loss(batch.users, batch.items[:n_pairs], batch.items[n_pairs:])
-        item_nodes = self.n_users + torch.cat([pos_items, neg_items])
-        ids = self.id_embedding
-        reg = (ids[users.repeat(2)].pow(2) + ids[item_nodes].pow(2)).mean() + self.regularised_preference.preference.pow(2).mean()
-        return ranking + self.reg_weight * reg
+    def extra_penalty(self, users: torch.Tensor) -> torch.Tensor:
+        return self.regularised_preference.preference.pow(2).mean()
