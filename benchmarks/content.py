@@ -49,12 +49,13 @@ MISSING_RUNS = {  # label: (models, --missing)
 COLD_MODELS = "lightgcn,content_knn,rlmultimodalrec"
 COLD_SPLIT = "cold-items:0.2"
 SHOWN = ("recall@20", "ndcg@20")
+TRAIN_SETTINGS: dict = {}  # --threads N adds {"threads": N}
 
 
 def run_benchmark(name: str, data: DataConfig, models: str, seeds: list[int], grid: str) -> dict:
     dataset = load_data(data)
     out = OUT / name
-    results = Benchmark(dataset, data, parse_models(models, {}), seeds, grid, out, {}).run()
+    results = Benchmark(dataset, data, parse_models(models, {}), seeds, grid, out, TRAIN_SETTINGS).run()
     write_reports(out, results, {"data": dataset.name, "grid": grid, "seeds": seeds, "machine": machine()})
     return results
 
@@ -135,7 +136,10 @@ def main() -> None:
     parser.add_argument("--part", default="all", choices=("missing", "cold", "cold-scale", "all"))
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--grid", default="small", choices=("small", "default"))
+    parser.add_argument("--threads", type=int, default=0, help="threads per run (0: all cores)")
     args = parser.parse_args()
+    if args.threads:
+        TRAIN_SETTINGS["threads"] = args.threads
     seeds = [int(seed) for seed in args.seeds.split(",")]
     parts = {"missing": missing_part, "cold-scale": cold_scale_part, "cold": cold_part}
     chosen = parts if args.part == "all" else {args.part: parts[args.part]}

@@ -123,6 +123,15 @@ def test_prepare_refuses_to_replace_a_foreign_folder(tmp_path, capsys):
     assert (out / "notes.txt").read_text() == "keep me"
 
 
+def test_reviews_alone_give_a_collaborative_folder(tmp_path):
+    reviews, _ = write_amazon_2023(tmp_path)
+    assert main(["prepare", "amazon", "--reviews", str(reviews), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    dataset = load_mmrec(tmp_path / "o")
+    assert dataset.modalities == {} and prepared(tmp_path / "o")["summary"]["coverage"] == {"text": 0.0}
+    assert main(["train", "--data", str(tmp_path / "o"), "--model", "lightgcn", "--epochs", "1",
+                 "--out", str(tmp_path / "run"), "--quiet"]) == 0
+
+
 def test_too_strict_core_is_a_clear_error(tmp_path, capsys):
     reviews, _ = write_amazon_2023(tmp_path)
     assert main(["prepare", "amazon", "--reviews", str(reviews), "--min-item", "500", "--out", str(tmp_path / "o")]) == 2

@@ -164,12 +164,13 @@ def prepare(source: RawSource, out: Path, options: PrepareOptions, on_step: Call
 def write_features(folder: Path, kept: KeptInteractions, contents: dict[str, ItemContent], texts: list[str],
                    options: PrepareOptions, on_step) -> tuple[dict[str, str], dict[str, float], ImageReport | None]:
     modalities, coverage, image_report = {}, {}, None
-    if options.text_encoder:
-        with_text = np.array([bool(text) for text in texts])
+    with_text = np.array([bool(text) for text in texts])
+    if options.text_encoder and with_text.any():
         on_step(f"encoding the text of {int(with_text.sum()):,} items")
         encoder = text_encoder(options.text_encoder, options.device)
         features, _ = encode_cached(encoder, [text for text in texts if text], options.quiet)
         modalities["text"] = _write_rows(folder, "text", features, with_text, kept.item_ids)
+    if options.text_encoder:
         coverage["text"] = float(with_text.mean())
     if options.image_encoder:
         on_step("collecting images")
