@@ -132,6 +132,13 @@ def test_reviews_alone_give_a_collaborative_folder(tmp_path):
                  "--out", str(tmp_path / "run"), "--quiet"]) == 0
 
 
+def test_unknown_text_field_is_named(tmp_path, capsys):
+    reviews, meta = write_amazon_2023(tmp_path)
+    assert main(["prepare", "amazon", "--reviews", str(reviews), "--text-fields", "title,colour",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--text-fields names colour" in capsys.readouterr().err
+
+
 def test_too_strict_core_is_a_clear_error(tmp_path, capsys):
     reviews, _ = write_amazon_2023(tmp_path)
     assert main(["prepare", "amazon", "--reviews", str(reviews), "--min-item", "500", "--out", str(tmp_path / "o")]) == 2

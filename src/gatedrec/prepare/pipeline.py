@@ -35,6 +35,7 @@ from gatedrec.prepare.raw import (
 
 SPLIT_NAMES = ("random-8-1-1", "temporal-8-1-1", "leave-one-out", "cold-items:SHARE")
 DEFAULT_TEXT_FIELDS = ("title", "brand", "categories", "description")
+AMAZON_TEXT_FIELDS = ("title", "brand", "categories", "features", "description")
 MAX_FIELD_CHARS = 2000
 
 
@@ -63,6 +64,7 @@ class RawSource:
     interactions: Callable[[], tuple[Interactions, list[LineProblems]]]
     contents: Callable[[set[str]], tuple[dict[str, ItemContent], list[LineProblems]]]
     description: dict
+    text_fields: tuple[str, ...]  # what --text-fields may name
 
 
 def amazon_source(reviews: Path, meta: Path | None, quiet: bool = True) -> RawSource:
@@ -78,7 +80,7 @@ def amazon_source(reviews: Path, meta: Path | None, quiet: bool = True) -> RawSo
         return found, [problems]
 
     description = {"kind": "amazon", "reviews": str(reviews), "meta": str(meta) if meta else None}
-    return RawSource(interactions, contents, description)
+    return RawSource(interactions, contents, description, AMAZON_TEXT_FIELDS)
 
 
 @dataclass
@@ -105,7 +107,7 @@ def generic_source(interactions_file: Path, items_file: Path | None, columns: Ge
 
     description = {"kind": "generic", "interactions": str(interactions_file),
                    "items": str(items_file) if items_file else None, "columns": asdict(columns)}
-    return RawSource(interactions, contents, description)
+    return RawSource(interactions, contents, description, columns.texts)
 
 
 def split_labels(kept: KeptInteractions, spec: str, seed: int) -> np.ndarray:
@@ -138,6 +140,10 @@ def prepare(source: RawSource, out: Path, options: PrepareOptions, on_step: Call
     """Build the data folder; returns the summary written into its dataset.yaml."""
     out = Path(out)
     _check_out(out)
+    unknown = [name for name in options.text_fields if name not in source.text_fields]
+    if unknown:
+        raise GatedRecError(f"--text-fields names {', '.join(unknown)}, which this input does not have; "
+                            f"choose among {', '.join(source.text_fields)}")
     on_step("reading interactions")
     raw, problems = source.interactions()
     on_step(f"filtering {len(raw.users):,} interactions")
