@@ -79,3 +79,14 @@ def test_wide_features_are_reduced_to_principal_components():
     centred = wide.features - wide.features.mean(axis=0)
     kept = (reduced ** 2).sum() / (centred ** 2).sum()
     assert kept > 0.99  # two latent directions carry almost all variance, and they are kept
+
+
+def test_absence_offset_reaches_only_items_without_the_modality():
+    present = np.array([True, False, True, False, True, True])
+    fusion = ModalityFusion(modalities(present_visual=present), dim=4, fusion="gate", gate="element", feature_norm="l2")
+    before, _ = fusion()
+    with torch.no_grad():
+        fusion.absent[0] = 1.0  # the visual modality's absence offset
+    after, _ = fusion()
+    torch.testing.assert_close(after - before, torch.from_numpy(~present).float().unsqueeze(1).expand(6, 4))
+    assert not hasattr(ModalityFusion(modalities(), 4, "gate", "element", "l2"), "absent")

@@ -56,7 +56,8 @@ class ModalityFusion(nn.Module):
     gate: w_i = softmax over modalities of the logits (W_g [p_i^1 || ... || p_i^M] + b_g, 0), per dimension
     (element) or one per modality (scalar); for two modalities this is g_i = sigmoid(W_g [p_i^1 || p_i^2] + b_g).
     A modality an item lacks is masked out of the softmax. mean / sum / <name>-only use fixed weights over
-    the present modalities; concat mixes the concatenation with one linear layer.
+    the present modalities; concat mixes the concatenation with one linear layer. When some items lack a
+    modality, a learned offset per modality is added to the content of the items that lack it.
     """
 
     def __init__(
@@ -84,6 +85,10 @@ class ModalityFusion(nn.Module):
             self.gate = nn.Linear(n_modalities * dim, (n_modalities - 1) * (dim if gate == "element" else 1))
         if fusion == "concat":
             self.mix = nn.Linear(n_modalities * dim, dim)
+        if not self.all_present:
+            # masked out of the fusion, a missing modality still says something (which items lack an
+            # image is not random): one learned offset per modality marks its absence
+            self.absent = nn.Parameter(torch.zeros(n_modalities, dim))
 
     def projected(self) -> torch.Tensor:
         """(items, modalities, dim) projections, zero where an item lacks the modality."""
@@ -114,10 +119,11 @@ class ModalityFusion(nn.Module):
     def forward(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Content vectors (items, dim) and the fusion weights (None for concat)."""
         projected = self.projected()
-        if self.fusion == "concat":
-            return self.mix(projected.flatten(1)), None
-        weights = self.weights(projected)
-        return (weights * projected).sum(dim=1), weights
+        weights = None if self.fusion == "concat" else self.weights(projected)
+        content = self.mix(projected.flatten(1)) if weights is None else (weights * projected).sum(dim=1)
+        if not self.all_present:
+            content = content + (~self.present).to(content.dtype) @ self.absent
+        return content, weights
 
     @torch.no_grad()
     def modality_shares(self) -> dict[str, np.ndarray]:
