@@ -26,8 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, SHARED_DATA, machine, save_report  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from gatedrec.benchmark import Benchmark, parse_models  # noqa: E402
 from gatedrec.config import DataConfig, RunConfig  # noqa: E402
 from gatedrec.data import load_data  # noqa: E402
@@ -111,7 +109,7 @@ def cold_scale_part(seeds: list[int], grid: str) -> tuple[dict, list[str]]:
     trained = Trainer(config, dataset, quiet=True)
     trained.fit()
     evaluator = Evaluator(dataset)
-    cold = np.diff(dataset.train.tocsc().indptr) == 0
+    cold = ~dataset.warm_items
     rows = []
     for neighbours in COLD_NEIGHBOURS:
         for scale in COLD_SCALES:

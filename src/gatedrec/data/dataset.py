@@ -42,6 +42,29 @@ class Dataset:
     def n_items(self) -> int:
         return self.train.shape[1]
 
+    @classmethod
+    def from_labels(cls, name: str, users: np.ndarray, items: np.ndarray, labels: np.ndarray, n_users: int,
+                    n_items: int, modalities: dict[str, Modality] | None = None) -> "Dataset":
+        """A data set from interactions and their x_labels (0 train, 1 valid, 2 test)."""
+        splits = {
+            split: interaction_matrix(users[labels == code], items[labels == code], n_users, n_items)
+            for code, split in enumerate(SPLITS)
+        }
+        return cls(name=name, modalities=modalities or {}, **splits)
+
+    def labelled_interactions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Users, items and x_labels of every interaction, split by split."""
+        matrices = [self.split(name).tocoo() for name in SPLITS]
+        users = np.concatenate([matrix.row for matrix in matrices]).astype(np.int64)
+        items = np.concatenate([matrix.col for matrix in matrices]).astype(np.int64)
+        labels = np.concatenate([np.full(matrix.nnz, code, dtype=np.int64) for code, matrix in enumerate(matrices)])
+        return users, items, labels
+
+    @property
+    def warm_items(self) -> np.ndarray:
+        """Items with at least one training interaction; the others are cold."""
+        return np.diff(self.train.tocsc().indptr) > 0
+
     def split(self, name: str) -> sp.csr_matrix:
         if name not in SPLITS:
             raise GatedRecError(f"unknown split '{name}'; choose one of {', '.join(SPLITS)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gatedrec.data.dataset import SPLITS, Dataset, Modality, interaction_matrix
+from gatedrec.data.dataset import SPLITS, Dataset, Modality
 from gatedrec.errors import GatedRecError
 from gatedrec.io import read_yaml
 
@@ -48,12 +48,8 @@ def load_mmrec(
     features = {name: load_modality(folder, spec, n_items, inter_path) for name, spec in modality_files.items()}
     if missing == "mean":
         features = {name: mean_filled(modality) for name, modality in features.items()}
-    n_users = int(users.max()) + 1
-    splits = {
-        split: interaction_matrix(users[labels == code], items[labels == code], n_users, n_items)
-        for code, split in enumerate(SPLITS)
-    }
-    return Dataset(name=description.get("name", folder.name), modalities=features, **splits)
+    return Dataset.from_labels(description.get("name", folder.name), users, items, labels, int(users.max()) + 1,
+                               n_items, features)
 
 
 def read_description(folder: Path) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gatedrec.data.dataset import SPLITS, Dataset, Modality, interaction_matrix
+from gatedrec.data.dataset import Dataset, Modality
 from gatedrec.data.splitting import mmrec_random_split, rank_within_user
 from gatedrec.errors import GatedRecError
 from gatedrec.data.writer import write_description, write_interactions, write_modality
@@ -63,12 +63,8 @@ def generate(
         name: _noisy_view(rng, item_factors[kept_items], dim, item_group, index)
         for index, (name, dim) in enumerate(modality_dims.items())
     }
-    n_users_kept, n_items_kept = int(users.max()) + 1, len(kept_items)
-    splits = {
-        split: interaction_matrix(users[labels == code], items[labels == code], n_users_kept, n_items_kept)
-        for code, split in enumerate(SPLITS)
-    }
-    dataset = Dataset(name=f"generated-{seed}", modalities=modalities, **splits)
+    dataset = Dataset.from_labels(f"generated-{seed}", users, items, labels, int(users.max()) + 1, len(kept_items),
+                                  modalities)
     return GeneratedData(dataset=dataset, item_group=item_group)
 
 
@@ -149,8 +145,7 @@ def save_mmrec(generated: GeneratedData, folder: str | Path) -> Path:
     """Write the MMRec layout plus dataset.yaml and item_groups.tsv (the planted truth)."""
     folder = Path(folder)
     dataset = generated.dataset
-    table = _interaction_table(dataset)
-    inter_name = write_interactions(folder, folder.name, table.userID, table.itemID, table.x_label)
+    inter_name = write_interactions(folder, folder.name, *dataset.labelled_interactions())
     modalities = {
         name: write_modality(folder, name, modality.features, modality.present)
         for name, modality in dataset.modalities.items()
@@ -161,11 +156,3 @@ def save_mmrec(generated: GeneratedData, folder: str | Path) -> Path:
         write_atomic(folder / "item_groups.tsv", lambda tmp: groups.to_csv(tmp, sep="\t", index=False))
     write_description(folder, inter_name, modalities, generated=True)
     return folder
-
-
-def _interaction_table(dataset: Dataset) -> pd.DataFrame:
-    parts = []
-    for code, split in enumerate(SPLITS):
-        matrix = dataset.split(split).tocoo()
-        parts.append(pd.DataFrame({"userID": matrix.row, "itemID": matrix.col, "x_label": code}))
-    return pd.concat(parts).sort_values(["userID", "itemID"], kind="stable")

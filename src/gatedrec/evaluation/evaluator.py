@@ -40,7 +40,7 @@ class Evaluator:
     def evaluate_cold_warm(self, model) -> dict[str, dict[str, float]]:
         """Test metrics restricted to cold items (no training interaction) and to warm ones, each still
         ranked among all items; empty when no test item is cold."""
-        cold = np.diff(self.dataset.train.tocsc().indptr) == 0
+        cold = ~self.dataset.warm_items
         test_items = np.unique(self.dataset.test.indices)
         if not cold[test_items].any():
             return {}

@@ -13,7 +13,8 @@ to the final item embeddings, so items with similar content share what their int
 (FREEDOM's frozen graph; here over the gated ego embeddings, or the ID embeddings with item_graph_on=id).
 Cold items (ours): an item without training interactions has no learnt ID embedding and no graph edge;
 it is ranked from content alone, taking the mean final embedding of its cold_neighbours content-nearest
-warm items (rescaled to their mean norm, times cold_scale). Training never sees it (negatives are drawn from warm items).
+warm items (rescaled to their mean norm, times cold_scale). Training never sees it (negatives are drawn
+from warm items).
 
 Defaults (the paper's two layers, the item graph on over the ego embeddings, text weight 0.9) were chosen
 on validation over the shared data sets by benchmarks/tune_defaults.py.
@@ -63,7 +64,7 @@ class RLMultimodalRec(LightGCN):
             )
         self.item_graph_on = params["item_graph_on"]
         # an item without training interactions (cold) keeps only its content: its ID embedding never learns
-        warm = np.diff(dataset.train.tocsc().indptr) > 0
+        warm = dataset.warm_items
         self.register_buffer("warm_items", torch.from_numpy(warm.astype(np.float32)).unsqueeze(1), persistent=False)
         self.all_warm = bool(warm.all())
         self.cold_graph = None
