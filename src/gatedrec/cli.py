@@ -323,15 +323,14 @@ def parse_seeds(text: str) -> list[int]:
 def run_features_text(args) -> None:
     text = TextColumn(resolve_path(Path(args.data), args.text_file), args.column)
     encoder = text_encoder(args.encoder, args.device)
-    folder, from_cache = derive_text_folder(
+    dataset, from_cache = derive_text_folder(
         Path(args.data), Path(args.out), text, encoder, args.name, args.inter, parse_modality_files(args.modality),
         args.quiet,
     )
-    dataset = load_mmrec(folder)
     coverage = dataset.modalities[args.name].present.mean()
     source = "reused from the cache" if from_cache else "encoded"
     console.print(f"{args.name}: {coverage:.1%} of the items, {source} with {encoder.identity}")
-    console.print(f"wrote {folder}: {_describe(dataset)}; train with: gatedrec train --data {folder}")
+    console.print(f"wrote {args.out}: {_describe(dataset)}; train with: gatedrec train --data {args.out}")
 
 
 # ---- prepare ----------------------------------------------------------------------------------------

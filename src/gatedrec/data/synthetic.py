@@ -147,7 +147,7 @@ def save_mmrec(generated: GeneratedData, folder: str | Path) -> Path:
     dataset = generated.dataset
     inter_name = write_interactions(folder, folder.name, *dataset.labelled_interactions())
     modalities = {
-        name: write_modality(folder, name, modality.features, modality.present)
+        name: write_modality(folder, name, modality.features, np.arange(dataset.n_items), dataset.n_items)
         for name, modality in dataset.modalities.items()
     }
     if dataset.modalities:

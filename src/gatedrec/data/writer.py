@@ -33,19 +33,19 @@ def write_interactions(folder: Path, name: str, users, items, labels) -> str:
     return file_name
 
 
-def write_modality(folder: Path, name: str, features: np.ndarray, present: np.ndarray,
+def write_modality(folder: Path, name: str, rows: np.ndarray, items: np.ndarray, n_items: int,
                    source_ids: np.ndarray | None = None) -> str:
-    """Write the rows of the items that have the modality; returns the spec for dataset.yaml (``FILE``
-    when every item has it, else ``FILE@IDS`` with IDS listing the rows' items)."""
+    """Write the feature ``rows`` of ``items``; returns the spec for dataset.yaml (``FILE`` when every item
+    has the modality, else ``FILE@IDS`` with IDS listing the rows' items)."""
+    order = np.argsort(items, kind="stable")
+    rows, items = np.ascontiguousarray(rows[order], dtype=np.float32), np.asarray(items)[order]
     file_name = modality_file_name(name)
-    if present.all():
-        write_npy(folder / file_name, np.ascontiguousarray(features, dtype=np.float32))
+    write_npy(folder / file_name, rows)
+    if len(items) == n_items:
         return file_name
-    listed = np.flatnonzero(present)
-    write_npy(folder / file_name, np.ascontiguousarray(features[listed], dtype=np.float32))
-    table = pd.DataFrame({"itemID": listed})
+    table = pd.DataFrame({"itemID": items})
     if source_ids is not None:
-        table["source_id"] = np.asarray(source_ids)[listed]
+        table["source_id"] = np.asarray(source_ids)[items]
     write_atomic(folder / item_list_name(name), lambda tmp: table.to_csv(tmp, sep="\t", index=False))
     return f"{file_name}{ITEM_LIST_SEPARATOR}{item_list_name(name)}"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gatedrec.data.dataset import Dataset
 from gatedrec.data.mmrec import (
     ITEM_LIST_SEPARATOR,
     default_modality_files,
@@ -69,8 +70,8 @@ def read_item_texts(source: TextColumn, n_items: int) -> tuple[np.ndarray, list[
 
 def derive_text_folder(data: Path, out: Path, text: TextColumn, encoder: TextEncoder, name: str = "text",
                        inter: str | None = None, modalities: dict[str, str] | None = None,
-                       quiet: bool = False) -> tuple[Path, bool]:
-    """Write the new folder; returns it and whether the features came from the cache."""
+                       quiet: bool = False) -> tuple[Dataset, bool]:
+    """Write the new folder; returns it loaded, and whether the features came from the cache."""
     data, out = Path(data), Path(out)
     if out.resolve() == data.resolve():
         raise GatedRecError(f"--out '{out}' is the source folder; pick a new folder (the source is never modified)")
@@ -81,18 +82,13 @@ def derive_text_folder(data: Path, out: Path, text: TextColumn, encoder: TextEnc
     source = load_mmrec(data, inter_path.name, carried)  # every carried file checked before anything is written
     ids, texts = read_item_texts(text, source.n_items)
     features, from_cache = encode_cached(encoder, texts, quiet)
-    full = np.zeros((source.n_items, features.shape[1]), dtype=np.float32)
-    full[ids] = features
-    present = np.zeros(source.n_items, dtype=bool)
-    present[ids] = True
     out.mkdir(parents=True, exist_ok=True)
     link(inter_path, out / inter_path.name)
     specs = {modality: link_modality(data, out, spec) for modality, spec in carried.items()}
-    specs[name] = write_modality(out, name, full, present)
+    specs[name] = write_modality(out, name, features, ids, source.n_items)
     write_description(out, inter_path.name, specs, derived_from=str(data.resolve()),
                       text={"file": str(text.path.resolve()), "column": text.column, "encoder": encoder.identity})
-    load_mmrec(out)
-    return out, from_cache
+    return load_mmrec(out), from_cache
 
 
 def link_modality(data: Path, out: Path, spec: str) -> str:

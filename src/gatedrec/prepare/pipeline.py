@@ -175,7 +175,8 @@ def write_features(folder: Path, kept: KeptInteractions, contents: dict[str, Ite
         on_step(f"encoding the text of {int(with_text.sum()):,} items")
         encoder = text_encoder(options.text_encoder, options.device)
         features, _ = encode_cached(encoder, [text for text in texts if text], options.quiet)
-        modalities["text"] = _write_rows(folder, "text", features, with_text, kept.item_ids)
+        modalities["text"] = write_modality(folder, "text", features, np.flatnonzero(with_text), len(texts),
+                                            kept.item_ids)
     if options.text_encoder:
         coverage["text"] = float(with_text.mean())
     if options.image_encoder:
@@ -189,18 +190,11 @@ def write_features(folder: Path, kept: KeptInteractions, contents: dict[str, Ite
             decoded = np.isfinite(features).all(axis=1)
             if not decoded.all():
                 image_report.failures["not a decodable image"] += int((~decoded).sum())
-            present = np.zeros(len(kept.item_ids), dtype=bool)
-            present[items[decoded]] = True
-            if present.any():
-                modalities["visual"] = _write_rows(folder, "visual", features[decoded], present, kept.item_ids)
-            coverage["visual"] = float(present.mean())
+            if decoded.any():
+                modalities["visual"] = write_modality(folder, "visual", features[decoded], items[decoded],
+                                                      len(kept.item_ids), kept.item_ids)
+            coverage["visual"] = float(decoded.sum() / len(kept.item_ids))
     return modalities, coverage, image_report
-
-
-def _write_rows(folder: Path, name: str, rows: np.ndarray, present: np.ndarray, raw_ids: np.ndarray) -> str:
-    full = np.zeros((len(present), rows.shape[1]), dtype=np.float32)
-    full[present] = rows
-    return write_modality(folder, name, full, present, raw_ids)
 
 
 def collect_images(kept: KeptInteractions, contents: dict[str, ItemContent], options: PrepareOptions
