@@ -46,10 +46,6 @@ def cached_array(name: str, key: str, compute: Callable[[], np.ndarray]) -> np.n
     return _cached(cache_dir() / f"{name}-{key}.npy", compute, save_npy, lambda path: np.load(path, allow_pickle=False))
 
 
-def is_cached_array(name: str, key: str) -> bool:
-    return (cache_dir() / f"{name}-{key}.npy").exists()
-
-
 def _cached(path: Path, compute, save, load):
     if path.exists():
         try:

@@ -79,6 +79,10 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
              "column of the TSV file IDS, other items lack the modality; default: image_feat.npy as visual, "
              "text_feat.npy as text, or what the folder's dataset.yaml names",
     )
+
+
+def _add_loading_options(parser: argparse.ArgumentParser) -> None:
+    """How train and benchmark read the data: missing modalities, an optional cold-item re-split."""
     parser.add_argument("--missing", choices=MISSING_MODES, default="mask",
                         help="a missing modality is masked out of the fusion (default) or filled with the mean "
                              "vector (MMRec's preprocessing)")
@@ -104,6 +108,7 @@ def _add_generate(commands) -> None:
 def _add_train(commands) -> None:
     parser = commands.add_parser("train", help="train a model, stop early on valid Recall@20, report test")
     _add_data_options(parser)
+    _add_loading_options(parser)
     parser.add_argument("--model", default="rlmultimodalrec", help=f"one of {', '.join(MODELS)}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
     parser.add_argument("--seed", type=int)
@@ -131,6 +136,7 @@ def _add_benchmark(commands) -> None:
         "benchmark", help="compare models: grid on valid Recall@20, seeds, test mean ± std, tables and plots"
     )
     _add_data_options(parser)
+    _add_loading_options(parser)
     parser.add_argument("--models", default="all",
                         help="'all' or a comma-separated list; NAME:KEY=VALUE[:KEY=VALUE] fixes parameters (ablations)")
     parser.add_argument("--seeds", default="1,2,3")
@@ -195,7 +201,8 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     images = parser.add_mutually_exclusive_group()
     images.add_argument("--images-dir", help="folder of item images named by raw item id (e.g. B00TNNWMXI.jpg)")
     images.add_argument("--download-images", action="store_true", help="download the image URLs of the metadata")
-    parser.add_argument("--image-cache", help="where downloaded images are kept (default ~/.cache/gatedrec/images)")
+    parser.add_argument("--image-cache", help="where downloaded images are kept (default: images/ in the gatedrec "
+                                              "cache, $GATEDREC_CACHE or ~/.cache/gatedrec)")
     parser.add_argument("--download-workers", type=int, default=8, help="concurrent downloads (default 8)")
     parser.add_argument("--download-timeout", type=float, default=10.0, help="seconds per request (default 10)")
     parser.add_argument("--download-retries", type=int, default=2, help="retries of a transient failure (default 2)")

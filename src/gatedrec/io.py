@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import yaml
 
 
@@ -34,8 +35,6 @@ def _umask() -> int:
 
 def save_npy(path: str | Path, array) -> None:
     """np.save to exactly ``path`` (np.save would append .npy to a temporary name)."""
-    import numpy as np
-
     with open(path, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
 

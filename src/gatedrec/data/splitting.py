@@ -40,7 +40,7 @@ def mmrec_held_out(counts: np.ndarray) -> np.ndarray:
 
 def temporal_split(users: np.ndarray, times: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """MMRec's per-user counts, but a user's latest interactions are held out: the latest half of them
-    (rounded down) in test, the earlier ones in valid."""
+    (rounded up) in test, the earlier ones in valid."""
     ranks, counts = rank_within_user(users, rng, times)
     held_out = mmrec_held_out(counts)
     n_test = held_out - held_out // 2

@@ -23,6 +23,10 @@ USER_AGENT = "gatedrec-prepare/0.1 (+https://pypi.org/project/gatedrec)"
 PERMANENT_HTTP_ERRORS = {400, 401, 403, 404, 410}
 
 
+def is_url(reference: str) -> bool:
+    return reference.startswith(("http://", "https://"))
+
+
 @dataclass
 class ImageFetch:
     workers: int = 8

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gatedrec.cache import cache_dir
 from gatedrec.data.dataset import SPLITS
 from gatedrec.data.mmrec import DESCRIPTION_FILE, read_description
 from gatedrec.data.splitting import (
@@ -27,7 +28,7 @@ from gatedrec.errors import GatedRecError
 from gatedrec.features.encoders import encode_cached, image_encoder, text_encoder
 from gatedrec.io import write_atomic
 from gatedrec.prepare.filtering import KeptInteractions, keep_interactions
-from gatedrec.prepare.images import ImageFetch, ImageReport, download_images, images_in_folder
+from gatedrec.prepare.images import ImageFetch, ImageReport, download_images, images_in_folder, is_url
 from gatedrec.prepare.raw import (
     Interactions, ItemContent, LineProblems, read_amazon_meta, read_amazon_reviews, read_generic_interactions,
     read_generic_items,
@@ -209,18 +210,19 @@ def collect_images(kept: KeptInteractions, contents: dict[str, ItemContent], opt
     local, urls = {}, {}
     for item, raw in enumerate(raw_ids):
         references = contents[raw].images if raw in contents else []
-        files = [Path(ref) for ref in references if not ref.startswith(("http://", "https://")) and Path(ref).is_file()]
+        files = [Path(ref) for ref in references if not is_url(ref) and Path(ref).is_file()]
+        item_urls = [ref for ref in references if is_url(ref)]
         if files:
             local[item] = files[0]
-        elif any(ref.startswith(("http://", "https://")) for ref in references):
-            urls[item] = [ref for ref in references if ref.startswith(("http://", "https://"))]
+        elif item_urls:
+            urls[item] = item_urls
     if not options.download_images:
         report = ImageReport(found=len(local), without_url=len(raw_ids) - len(local) - len(urls))
         if urls:
             report.failures["URL not fetched (no --download-images)"] = len(urls)
         return local, report
-    cache = options.image_cache or Path.home() / ".cache" / "gatedrec" / "images"
-    downloaded, report = download_images(urls, len(raw_ids) - len(local), Path(cache), options.fetch, options.quiet)
+    cache = Path(options.image_cache) if options.image_cache else cache_dir() / "images"
+    downloaded, report = download_images(urls, len(raw_ids) - len(local), cache, options.fetch, options.quiet)
     report.found += len(local)
     return local | downloaded, report
 

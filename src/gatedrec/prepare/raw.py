@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gatedrec.errors import GatedRecError
+from gatedrec.prepare.images import is_url
 from gatedrec.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ def _image_urls(record: dict) -> list[str]:
         elif isinstance(image, str):
             urls.append(image)
     urls += _flatten(record.get("imageURLHighRes")) + _flatten(record.get("imageURL")) + _flatten(record.get("imUrl"))
-    return [url for url in dict.fromkeys(urls) if url.startswith(("http://", "https://"))]
+    return [url for url in dict.fromkeys(urls) if is_url(url)]
 
 
 def item_content(record: dict) -> ItemContent:
@@ -347,7 +348,7 @@ def read_generic_items(path: Path, wanted: set[str], item: str, text_columns: li
 
 def _image_reference(value: str, base: Path) -> str:
     """A URL as it is; a file path relative to the item table's folder made absolute."""
-    if value.startswith(("http://", "https://")):
+    if is_url(value):
         return value
     path = Path(value)
     return str(path if path.is_absolute() else base / path)
