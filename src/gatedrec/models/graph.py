@@ -9,10 +9,22 @@ import scipy.sparse as sp
 import torch
 
 
+def bipartite_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
+    """A = [[0, R], [R^T, 0]] over users then items."""
+    return sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float32)
+
+
 def normalized_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     """Â = D^-1/2 A D^-1/2 for A = [[0, R], [R^T, 0]], no self-loops; isolated nodes get all-zero rows."""
-    bipartite = sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float32)
-    return symmetric_normalize(bipartite)
+    return symmetric_normalize(bipartite_adjacency(train))
+
+
+def row_normalize(adjacency: sp.csr_matrix) -> sp.csr_matrix:
+    """D^-1 A with D the row sums: each row averages its entries; rows of degree 0 stay zero."""
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    inverse = np.zeros_like(degree)
+    np.divide(1.0, degree, out=inverse, where=degree > 0)
+    return (sp.diags(inverse) @ adjacency).tocsr().astype(np.float32)
 
 
 def symmetric_normalize(adjacency: sp.csr_matrix) -> sp.csr_matrix:
@@ -120,6 +132,16 @@ def light_propagate(adjacency: SparseOperator, ego: torch.Tensor, n_layers: int)
     return layer_sum / (n_layers + 1)
 
 
+@torch.no_grad()
+def nearest_columns(unit: torch.Tensor, column_unit: torch.Tensor, k: int, block_rows: int = 2048) -> torch.Tensor:
+    """(rows, k) indices of each unit row's k most similar unit columns, found block by block so that the
+    dense similarity never exists whole."""
+    return torch.cat([
+        torch.topk(unit[start : start + block_rows] @ column_unit.T, k, dim=1).indices
+        for start in range(0, len(unit), block_rows)
+    ])
+
+
 def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, candidates: np.ndarray | None = None,
                    block_rows: int = 2048) -> sp.csr_matrix:
     """Cosine k-nearest-neighbour graph of items (the item itself counts as its nearest, as in FREEDOM),
@@ -138,11 +160,7 @@ def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, candidates
     k = min(k, len(columns))
     if k == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    neighbour_parts = []
-    for start in range(0, len(rows), block_rows):
-        similarity = unit[start : start + block_rows] @ column_unit.T
-        neighbour_parts.append(torch.topk(similarity, k, dim=1).indices.numpy())
-    neighbours = columns[np.concatenate(neighbour_parts)]
+    neighbours = columns[nearest_columns(unit, column_unit, k, block_rows).numpy()]
     sources = np.repeat(rows, k)
     weights = np.full(len(sources), 1.0 / k, np.float32)
     return sp.csr_matrix((weights, (sources, neighbours.ravel())), shape=(n_items,) * 2)

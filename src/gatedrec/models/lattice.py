@@ -23,33 +23,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from gatedrec.models.base import Embeddings
-from gatedrec.models.graph import SparseGraph, SparseOperator
+from gatedrec.models.graph import SparseGraph, SparseOperator, bipartite_adjacency, nearest_columns, row_normalize
 from gatedrec.models.lightgcn import LightGCN
 from gatedrec.models.losses import bpr_loss
 
-SIMILARITY_BLOCK_ROWS = 2048
 
 
 def knn_graph(features: torch.Tensor, k: int) -> SparseGraph:
     """Each row's k largest cosine similarities (itself included), values differentiable in ``features``."""
     unit = F.normalize(features, dim=1)
-    with torch.no_grad():
-        columns = torch.cat([
-            torch.topk(unit[start : start + SIMILARITY_BLOCK_ROWS] @ unit.T, k, dim=1).indices
-            for start in range(0, len(unit), SIMILARITY_BLOCK_ROWS)
-        ])
+    columns = nearest_columns(unit, unit, k).reshape(-1)
     rows = torch.arange(len(unit), device=unit.device).repeat_interleave(k)
-    columns = columns.reshape(-1)
     values = (unit[rows] * unit[columns]).sum(dim=1)
     return SparseGraph(rows, columns, values, len(unit))
 
 
 def random_walk_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     """D^-1 (A + I) for the bipartite A = [[0, R], [R^T, 0]]."""
-    bipartite = sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float32)
-    with_loops = bipartite + sp.eye(bipartite.shape[0], dtype=np.float32, format="csr")
-    degree = np.asarray(with_loops.sum(axis=1)).ravel()
-    return (sp.diags(1.0 / degree) @ with_loops).tocsr().astype(np.float32)
+    bipartite = bipartite_adjacency(train)
+    return row_normalize(bipartite + sp.eye(bipartite.shape[0], dtype=np.float32, format="csr"))
 
 
 class LATTICE(LightGCN):

@@ -17,22 +17,12 @@ n_layers (MMRec's code runs 3 layers whatever its YAML says; 3 is the default he
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gatedrec.models.base import NodeRepresentationRecommender
-from gatedrec.models.graph import SparseOperator, spmm
-
-
-def mean_aggregation(train: sp.csr_matrix) -> sp.csr_matrix:
-    """D^-1 A for the bipartite A = [[0, R], [R^T, 0]]: each node averages its neighbours."""
-    bipartite = sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float32)
-    degree = np.asarray(bipartite.sum(axis=1)).ravel()
-    inverse = np.zeros_like(degree)
-    np.divide(1.0, degree, out=inverse, where=degree > 0)
-    return (sp.diags(inverse) @ bipartite).tocsr().astype(np.float32)
+from gatedrec.models.graph import SparseOperator, bipartite_adjacency, row_normalize, spmm
 
 
 class ModalityGraphNetwork(nn.Module):
@@ -68,7 +58,7 @@ class MMGCN(NodeRepresentationRecommender):
     def __init__(self, dataset, params, device):
         super().__init__(dataset, params, device)
         dim = int(params["embedding_size"])
-        self.aggregation = SparseOperator(mean_aggregation(dataset.train), device, symmetric=False)
+        self.aggregation = SparseOperator(row_normalize(bipartite_adjacency(dataset.train)), device, symmetric=False)
         self.id_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users + self.n_items, dim)))
         self.networks = nn.ModuleList(
             ModalityGraphNetwork(m.features, self.n_users, dim, int(params["n_layers"]),
