@@ -9,7 +9,8 @@ import torch
 
 # glibc mallopt parameters
 M_TRIM_THRESHOLD = -1
-M_MMAP_MAX = -4
+M_MMAP_THRESHOLD = -3
+HEAP_BLOCK_LIMIT = 32 * 1024 * 1024  # glibc's largest allowed mmap threshold
 
 
 def configure_torch(threads: int = 0) -> None:
@@ -27,13 +28,15 @@ def configure_torch(threads: int = 0) -> None:
 def keep_freed_memory() -> None:
     """By default glibc gives every large freed block back to the OS, so each full-size tensor of each
     training step is page-faulted in anew: that alone doubled the time of a sparse product here. Serve
-    large blocks from the heap and keep freed memory for reuse instead (peak memory is unchanged: the
-    same blocks are reused). A no-op where the C library is not glibc."""
+    blocks up to 32 MB from the heap and keep freed heap memory for reuse. Larger blocks stay mapped
+    and unmapped one by one: served from a heap that is never trimmed, blocks of hundreds of MB (a
+    kNN graph's similarity blocks) fragmented it to ten times the memory in use. A no-op where the C
+    library is not glibc."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name)
         mallopt = libc.mallopt
     except (OSError, AttributeError, TypeError):
         return
-    mallopt(M_MMAP_MAX, 0)
+    mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK_LIMIT)
     mallopt(M_TRIM_THRESHOLD, 2**31 - 1)

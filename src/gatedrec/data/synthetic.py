@@ -27,7 +27,7 @@ CLEAN_NOISE = 0.3
 NOISY_NOISE = 3.0
 MIN_PER_USER = 5
 OVERSAMPLE = 2.0
-USER_CHUNK = 200_000
+USER_CHUNK = 25_000  # users drawn at a time: the per-chunk CDF tables are users x clusters
 
 
 @dataclass

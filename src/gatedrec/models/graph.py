@@ -98,8 +98,14 @@ def spmm(operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
     return _Spmm.apply(dense, operator.torch_matrix, operator.torch_transpose)
 
 
+ROW_BLOCK_MAX_SHARE = 0.25
+
+
 def spmm_rows(operator: SparseOperator, dense: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """(M X)[rows], differentiable in X, computed for those rows only."""
+    """(M X)[rows], differentiable in X: computed for those rows only when they are few, else as the full
+    product, indexed (cutting out and transposing a block of most rows costs more than it saves)."""
+    if len(rows) > ROW_BLOCK_MAX_SHARE * operator.matrix.shape[0]:
+        return spmm(operator, dense).index_select(0, rows)
     block, block_t = operator.row_block(rows)
     return _Spmm.apply(dense, block, block_t)
 
@@ -179,27 +185,32 @@ def nearest_columns(unit: torch.Tensor, column_unit: torch.Tensor, k: int, block
 
 
 def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, candidates: np.ndarray | None = None,
-                   block_rows: int = 2048) -> sp.csr_matrix:
+                   queries: np.ndarray | None = None, block_rows: int = 2048) -> sp.csr_matrix:
     """Cosine k-nearest-neighbour graph of items (the item itself counts as its nearest, as in FREEDOM),
     each row scaled to sum to one, built block by block.
 
-    Only items that have the modality get neighbours, chosen among those items (and among ``candidates``,
-    a boolean mask, when given); the dense items x items similarity never exists whole, at most
-    ``block_rows`` rows of it at a time.
+    Only items that have the modality (and are among ``queries``, a boolean mask, when given) get
+    neighbours, chosen among the items that have it (and among ``candidates`` when given); the dense
+    items x items similarity never exists whole, at most ``block_rows`` rows of it at a time.
     """
     n_items = features.shape[0]
-    rows = np.flatnonzero(present)
-    columns = rows if candidates is None else np.flatnonzero(present & candidates)
-    unit = torch.from_numpy(np.ascontiguousarray(features[rows], dtype=np.float32))
-    unit = unit / unit.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    column_unit = unit if candidates is None else unit[torch.from_numpy(np.searchsorted(rows, columns))]
+    rows = np.flatnonzero(present if queries is None else present & queries)
+    columns = np.flatnonzero(present if candidates is None else present & candidates)
     k = min(k, len(columns))
-    if k == 0:
+    if k == 0 or len(rows) == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    unit = unit_rows(features, rows)
+    column_unit = unit if np.array_equal(rows, columns) else unit_rows(features, columns)
     neighbours = columns[nearest_columns(unit, column_unit, k, block_rows).numpy()]
     sources = np.repeat(rows, k)
     weights = np.full(len(sources), 1.0 / k, np.float32)
     return sp.csr_matrix((weights, (sources, neighbours.ravel())), shape=(n_items,) * 2)
+
+
+def unit_rows(features: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+    """The rows of ``features``, scaled to unit length."""
+    unit = torch.from_numpy(np.ascontiguousarray(features[rows], dtype=np.float32))
+    return unit / unit.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
 
 class SparseGraph:

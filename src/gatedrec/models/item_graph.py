@@ -58,11 +58,13 @@ class ContentItemGraph(nn.Module):
         return [{"params": [self.logits], "lr_scale": LOGIT_LR_SCALE}] if self.logits is not None else []
 
 
-def cached_knn_graph(modality: Modality, k: int, candidates: np.ndarray | None = None) -> sp.csr_matrix:
-    """The modality's kNN graph (neighbours among ``candidates`` when given), from the disk cache when the
-    same features were seen before."""
-    key = content_key(KNN_GRAPH_VERSION, modality.features, modality.present, k, candidates)
-    return cached_sparse("knn", key, lambda: knn_item_graph(modality.features, modality.present, k, candidates))
+def cached_knn_graph(modality: Modality, k: int, candidates: np.ndarray | None = None,
+                     queries: np.ndarray | None = None) -> sp.csr_matrix:
+    """The modality's kNN graph (rows for ``queries``, neighbours among ``candidates``, when given), from the
+    disk cache when the same features were seen before."""
+    key = content_key(KNN_GRAPH_VERSION, modality.features, modality.present, k, candidates, queries)
+    return cached_sparse("knn", key,
+                         lambda: knn_item_graph(modality.features, modality.present, k, candidates, queries))
 
 
 def mixed_graph(modalities: dict[str, Modality], graphs: list[sp.csr_matrix], text_weight: float) -> sp.csr_matrix:
@@ -80,8 +82,8 @@ def mixed_graph(modalities: dict[str, Modality], graphs: list[sp.csr_matrix], te
 def warm_neighbour_graph(modalities: dict[str, Modality], warm: np.ndarray, k: int, text_weight: float) -> sp.csr_matrix:
     """Rows of the cold items (not ``warm``): each cold item's k content-nearest warm items per modality,
     mixed as the item graph mixes them; a modality the cold item lacks adds nothing."""
-    graphs = [cached_knn_graph(m, k, candidates=warm) for m in modalities.values()]
-    return (sp.diags((~warm).astype(np.float32)) @ mixed_graph(modalities, graphs, text_weight)).tocsr()
+    graphs = [cached_knn_graph(m, k, candidates=warm, queries=~warm) for m in modalities.values()]
+    return mixed_graph(modalities, graphs, text_weight)
 
 
 def fixed_weights(names: list[str], text_weight: float) -> list[float]:

@@ -1,0 +1,130 @@
+"""Scale benchmark: one training epoch and one full evaluation pass of RLMultimodalRec (64-d embeddings, two
+256-d modalities) on generated data of growing size, with time and peak memory (RSS) per step.
+
+Each size runs in a fresh process, so its peak memory is its own. The largest default size is the one the
+scale target names: 1,000,000 users, 200,000 items, 20,000,000 interactions. Evaluation ranks every item
+for every user with a held-out item, in blocks of users (the users x items score matrix never exists).
+
+    python benchmarks/scale.py [--sizes 250000:50000:5000000,500000:100000:10000000,1000000:200000:20000000]
+                               [--batch-size 131072] [--model rlmultimodalrec]
+
+The batch size is the one knob changed from the defaults: at 2048 pairs per batch an epoch over 16M
+training pairs would take 7,800 full-graph propagations; 131,072 pairs per batch make it 122.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from common import machine, save_report, update_readme  # noqa: E402
+
+from gatedrec.config import RunConfig  # noqa: E402
+from gatedrec.data.synthetic import generate  # noqa: E402
+from gatedrec.evaluation import Evaluator  # noqa: E402
+from gatedrec.progress import progress_bar  # noqa: E402
+from gatedrec.runtime import configure_torch  # noqa: E402
+from gatedrec.training import NegativeSampler, build_model  # noqa: E402
+from gatedrec.training.trainer import build_optimizer, peak_memory_mb  # noqa: E402
+
+DEFAULT_SIZES = "250000:50000:5000000,500000:100000:10000000,1000000:200000:20000000"
+MODALITY_DIMS = {"visual": 256, "text": 256}
+
+
+def measure(model_name: str, n_users: int, n_items: int, n_interactions: int, batch_size: int) -> dict:
+    configure_torch()
+    steps = {}
+    started = time.perf_counter()
+    dataset = generate(n_users, n_items, n_interactions, MODALITY_DIMS, seed=1).dataset
+    steps["generate"] = step_figures(started)
+    started = time.perf_counter()
+    config = RunConfig.for_model(model_name, seed=1, batch_size=batch_size)
+    config.apply({"embedding_size": 64})
+    model = build_model(config, dataset)
+    optimizer = build_optimizer(model, config.train.learning_rate)
+    steps["build model"] = step_figures(started)
+    started = time.perf_counter()
+    train_one_epoch(model, optimizer, NegativeSampler(dataset.train), batch_size)
+    steps["train epoch"] = step_figures(started)
+    started = time.perf_counter()
+    model.eval()
+    valid = Evaluator(dataset).evaluate(model, "valid")
+    steps["eval pass"] = step_figures(started)
+    return {
+        "model": model_name, "users": dataset.n_users, "items": dataset.n_items,
+        "train_pairs": int(dataset.train.nnz), "interactions": int(dataset.train.nnz + dataset.valid.nnz + dataset.test.nnz),
+        "batch_size": batch_size, "steps": steps, "valid_recall@20": valid["recall@20"],
+        "peak_memory_mb": peak_memory_mb(),
+    }
+
+
+def step_figures(started: float) -> dict:
+    """Seconds since ``started`` and the process's peak memory so far."""
+    return {"seconds": time.perf_counter() - started, "peak_memory_mb": peak_memory_mb()}
+
+
+def train_one_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int) -> None:
+    model.train()
+    rng = np.random.default_rng(1)
+    model.start_epoch(rng)
+    with progress_bar() as bar:
+        task = bar.add_task("epoch", total=sampler.n_batches(batch_size), unit="batch")
+        for users, positives, negatives in sampler.epoch(batch_size, rng):
+            loss = model.loss(*(torch.from_numpy(array) for array in (users, positives, negatives)))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.advance(task)
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [
+        "| users | items | interactions | generate s | build s | epoch s | eval pass s | peak MB after epoch | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        s = r["steps"]
+        lines.append(
+            f"| {r['users']:,} | {r['items']:,} | {r['interactions']:,} | {s['generate']['seconds']:.0f} | "
+            f"{s['build model']['seconds']:.0f} | {s['train epoch']['seconds']:.0f} | {s['eval pass']['seconds']:.0f} | "
+            f"{s['train epoch']['peak_memory_mb']:,.0f} | {r['peak_memory_mb']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def parse_sizes(text: str) -> list[tuple[int, int, int]]:
+    return [tuple(int(part) for part in size.split(":")) for size in text.split(",")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default=DEFAULT_SIZES, help="users:items:interactions, comma-separated")
+    parser.add_argument("--batch-size", type=int, default=131072)
+    parser.add_argument("--model", default="rlmultimodalrec")
+    parser.add_argument("--out", default="scale", help="report stem under benchmarks/results/")
+    args = parser.parse_args()
+    results = []
+    for n_users, n_items, n_interactions in parse_sizes(args.sizes):
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            result = pool.submit(measure, args.model, n_users, n_items, n_interactions, args.batch_size).result()
+        print(f"{n_users:,} users: epoch {result['steps']['train epoch']['seconds']:.0f} s, "
+              f"eval {result['steps']['eval pass']['seconds']:.0f} s, peak {result['peak_memory_mb']:,.0f} MB", flush=True)
+        results.append(result)
+    intro = (f"{args.model}, 64-d embeddings, modalities {MODALITY_DIMS}, batch {args.batch_size}, one epoch and one "
+             f"full evaluation pass (valid) per size, each size in a fresh process; peak memory is the process's "
+             f"maximum RSS. Machine: {machine()}.\n\n")
+    save_report(args.out, {"machine": machine(), "results": results}, "# Scale\n\n" + intro + markdown(results))
+    update_readme(intro + markdown(results), args.out)
+
+
+if __name__ == "__main__":
+    main()
