@@ -116,6 +116,16 @@ def test_knn_item_graph_links_items_with_similar_content():
     assert not graph[4].any() and not graph[:, 4].any()
 
 
+def test_knn_item_graph_gives_neighbours_only_to_the_queried_items_among_the_candidates():
+    rng = np.random.default_rng(5)
+    features, present = rng.random((40, 6)).astype(np.float32), rng.random(40) < 0.9
+    queries, candidates = rng.random(40) < 0.3, rng.random(40) < 0.7
+    graph = knn_item_graph(features, present, k=3, candidates=candidates, queries=queries, block_rows=7).toarray()
+    every_row = knn_item_graph(features, present, k=3, candidates=candidates).toarray()
+    np.testing.assert_array_equal(graph[queries], every_row[queries])
+    assert not graph[~queries].any() and not graph[:, ~(candidates & present)].any()
+
+
 def test_degree_sensitive_subgraph_keeps_a_share_of_the_edges_and_prefers_low_degree_ones():
     rng = np.random.default_rng(4)
     dense = (rng.random((60, 40)) < 0.2).astype(np.float32)

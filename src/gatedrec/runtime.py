@@ -17,7 +17,7 @@ def configure_torch(threads: int = 0) -> None:
     """Deterministic kernels make a run repeatable bit for bit (resume relies on it); on the CPU they are
     also no slower here (the index backward then sorts instead of accumulating atomically). Their side
     effect of filling every new tensor with NaN (a guard against reading uninitialised memory) is turned
-    off: it cost a full extra pass over each full-size buffer, a quarter of a LightGCN step."""
+    off: it costs an extra pass over every new buffer, and the code never reads one before writing it."""
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = False
     if threads > 0:
