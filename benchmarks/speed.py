@@ -64,20 +64,11 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
     parts = {"sampling": 0.0, "forward + loss": 0.0, "backward": 0.0, "optimiser": 0.0}
     epoch_seconds = []
     for epoch in range(epochs):
-        rng = np.random.default_rng([1, epoch])
         started = time.perf_counter()
-        mark = started
-        for users, positives, negatives in sampler.epoch(config.train.batch_size, rng):
-            batch = [torch.from_numpy(array) for array in (users, positives, negatives)]
-            mark = _add(parts, "sampling", mark)
-            loss = model.loss(*batch)
-            mark = _add(parts, "forward + loss", mark)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            mark = _add(parts, "backward", mark)
-            optimizer.step()
-            mark = _add(parts, "optimiser", mark)
+        train_epoch(model, optimizer, sampler, config.train.batch_size, epoch, parts)
         epoch_seconds.append(time.perf_counter() - started)
+    with torch.profiler.profile() as profiler:
+        train_epoch(model, optimizer, sampler, config.train.batch_size, epochs, {name: 0.0 for name in parts})
     evaluator = Evaluator(dataset)
     eval_seconds = []
     for _ in range(evals):
@@ -93,8 +84,47 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
         "seconds_per_eval_pass": statistics.median(eval_seconds),
         "eval_seconds": eval_seconds,
         "profile_share": {name: seconds / sum(epoch_seconds) for name, seconds in parts.items()},
+        "operator_share": operator_shares(profiler),
         "peak_memory_mb": peak_memory_mb(),
     }
+
+
+def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epoch: int, parts: dict,
+                on_batch=lambda: None) -> None:
+    """One epoch, its wall time split into ``parts`` (sampling, forward + loss, backward, optimiser)."""
+    mark = time.perf_counter()
+    for users, positives, negatives in sampler.epoch(batch_size, np.random.default_rng([1, epoch])):
+        batch = [torch.from_numpy(array) for array in (users, positives, negatives)]
+        mark = _add(parts, "sampling", mark)
+        loss = model.loss(*batch)
+        mark = _add(parts, "forward + loss", mark)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        mark = _add(parts, "backward", mark)
+        optimizer.step()
+        mark = _add(parts, "optimiser", mark)
+        on_batch()
+
+
+OPERATOR_GROUPS = {  # torch operator -> what it does in these models
+    "aten::_sparse_mm_reduce_impl": "sparse products (propagation, item graph)",
+    "aten::_sparse_mm": "sparse products (propagation, item graph)",
+    "aten::addmm": "dense products (projections, gate)",
+    "aten::mm": "dense products (projections, gate)",
+    "aten::_fused_adam_": "optimiser",
+    "aten::fill_": "zero-filling buffers",
+}
+
+
+def operator_shares(profiler) -> dict[str, float]:
+    """Share of the profiled epoch's operator time per group (the profiler's own overhead inflates the many
+    small operators in "other")."""
+    totals: dict[str, float] = {}
+    for event in profiler.key_averages():
+        group = OPERATOR_GROUPS.get(event.key, "other")
+        totals[group] = totals.get(group, 0.0) + event.self_cpu_time_total
+    overall = sum(totals.values())
+    return {group: seconds / overall for group, seconds in sorted(totals.items(), key=lambda item: -item[1])}
 
 
 def _add(parts: dict, name: str, mark: float) -> float:
@@ -105,15 +135,17 @@ def _add(parts: dict, name: str, mark: float) -> float:
 
 def markdown(results: list[dict]) -> str:
     lines = [
-        "| model | data | s/epoch (median) | MMRec s/epoch | s/eval pass (median) | MMRec s/eval | peak MB | where training time goes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | data | s/epoch (median) | MMRec s/epoch | s/eval pass (median) | MMRec s/eval | peak MB | where training time goes | by operator (one profiled epoch) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         mmrec_epoch, mmrec_eval = MMREC.get(f"{result['model']}|{result['data']}", (None, None))
         profile = ", ".join(f"{name} {share:.0%}" for name, share in result["profile_share"].items())
+        operators = ", ".join(f"{name} {share:.0%}" for name, share in result["operator_share"].items())
         lines.append(
             f"| {result['model']} | {result['data']} | {result['seconds_per_epoch']:.3f} | {mmrec_epoch or 'n/a'} | "
-            f"{result['seconds_per_eval_pass']:.3f} | {mmrec_eval or 'n/a'} | {result['peak_memory_mb']:.0f} | {profile} |"
+            f"{result['seconds_per_eval_pass']:.3f} | {mmrec_eval or 'n/a'} | {result['peak_memory_mb']:.0f} | {profile} | "
+            f"{operators} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -132,8 +164,21 @@ def main() -> None:
         results.append(result)
     intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes; MMRec's figures from "
              f"../shared/REFERENCE.md (same machine type). Machine: {machine()}.\n\n")
-    save_report("speed", {"machine": machine(), "results": results}, "# Speed\n\n" + intro + markdown(results))
-    update_readme(intro + markdown(results), "speed")
+    text = intro + markdown(results) + "\n" + ratios(results)
+    save_report("speed", {"machine": machine(), "results": results}, "# Speed\n\n" + text)
+    update_readme(text, "speed")
+
+
+def ratios(results: list[dict]) -> str:
+    """Each model's epoch time over LightGCN's on the same data, and ours over MMRec's."""
+    epoch = {(r["model"], r["data"]): r["seconds_per_epoch"] for r in results}
+    lines = []
+    for (model, data), seconds in epoch.items():
+        if model != "lightgcn" and ("lightgcn", data) in epoch:
+            lines.append(f"- {model} / lightgcn epoch time on {data}: {seconds / epoch[('lightgcn', data)]:.2f}")
+        if f"{model}|{data}" in MMREC:
+            lines.append(f"- {model} on {data}, ours / MMRec epoch time: {seconds / MMREC[f'{model}|{data}'][0]:.2f}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
