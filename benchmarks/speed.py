@@ -67,14 +67,15 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
         started = time.perf_counter()
         train_epoch(model, optimizer, sampler, config.train.batch_size, epoch, parts)
         epoch_seconds.append(time.perf_counter() - started)
-    with torch.profiler.profile() as profiler:
-        train_epoch(model, optimizer, sampler, config.train.batch_size, epochs, {name: 0.0 for name in parts})
     evaluator = Evaluator(dataset)
     eval_seconds = []
     for _ in range(evals):
         started = time.perf_counter()
         evaluator.evaluate(model, "valid")
         eval_seconds.append(time.perf_counter() - started)
+    peak_memory = peak_memory_mb()  # before the profiler's own records
+    with torch.profiler.profile() as profiler:
+        train_epoch(model, optimizer, sampler, config.train.batch_size, epochs, {name: 0.0 for name in parts})
     return {
         "model": model_name,
         "data": dataset_name,
@@ -85,7 +86,7 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
         "eval_seconds": eval_seconds,
         "profile_share": {name: seconds / sum(epoch_seconds) for name, seconds in parts.items()},
         "operator_share": operator_shares(profiler),
-        "peak_memory_mb": peak_memory_mb(),
+        "peak_memory_mb": peak_memory,
     }
 
 
