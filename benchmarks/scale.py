@@ -6,7 +6,7 @@ scale target names: 1,000,000 users, 200,000 items, 20,000,000 interactions. Eva
 for every user with a held-out item, in blocks of users (the users x items score matrix never exists).
 
     python benchmarks/scale.py [--sizes 250000:50000:5000000,500000:100000:10000000,1000000:200000:20000000]
-                               [--batch-size 131072] [--model rlmultimodalrec]
+                               [--batch-size 131072] [--model rlmultimodalrec] [--embedding-size 64]
 
 The batch size is the one knob changed from the defaults: at 2048 pairs per batch an epoch over 16M
 training pairs would take 7,800 full-graph propagations; 131,072 pairs per batch make it 122.
@@ -40,7 +40,7 @@ DEFAULT_SIZES = "250000:50000:5000000,500000:100000:10000000,1000000:200000:2000
 MODALITY_DIMS = {"visual": 256, "text": 256}
 
 
-def measure(model_name: str, n_users: int, n_items: int, n_interactions: int, batch_size: int) -> dict:
+def measure(model_name: str, n_users: int, n_items: int, n_interactions: int, batch_size: int, dim: int) -> dict:
     configure_torch()
     steps = {}
     started = time.perf_counter()
@@ -48,7 +48,7 @@ def measure(model_name: str, n_users: int, n_items: int, n_interactions: int, ba
     steps["generate"] = step_figures(started)
     started = time.perf_counter()
     config = RunConfig.for_model(model_name, seed=1, batch_size=batch_size)
-    config.apply({"embedding_size": 64})
+    config.apply({"embedding_size": dim})
     model = build_model(config, dataset)
     optimizer = build_optimizer(model, config.train.learning_rate)
     steps["build model"] = step_figures(started)
@@ -62,7 +62,7 @@ def measure(model_name: str, n_users: int, n_items: int, n_interactions: int, ba
     return {
         "model": model_name, "users": dataset.n_users, "items": dataset.n_items,
         "train_pairs": int(dataset.train.nnz), "interactions": int(dataset.train.nnz + dataset.valid.nnz + dataset.test.nnz),
-        "batch_size": batch_size, "steps": steps, "valid_recall@20": valid["recall@20"],
+        "batch_size": batch_size, "embedding_size": dim, "steps": steps, "valid_recall@20": valid["recall@20"],
         "peak_memory_mb": peak_memory_mb(),
     }
 
@@ -107,16 +107,17 @@ def main() -> None:
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="users:items:interactions, comma-separated")
     parser.add_argument("--batch-size", type=int, default=131072)
     parser.add_argument("--model", default="rlmultimodalrec")
+    parser.add_argument("--embedding-size", type=int, default=64)
     parser.add_argument("--out", default="scale", help="report stem under benchmarks/results/")
     args = parser.parse_args()
     results = []
     for n_users, n_items, n_interactions in parse_sizes(args.sizes):
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            result = pool.submit(measure, args.model, n_users, n_items, n_interactions, args.batch_size).result()
+            result = pool.submit(measure, args.model, n_users, n_items, n_interactions, args.batch_size, args.embedding_size).result()
         print(f"{n_users:,} users: epoch {result['steps']['train epoch']['seconds']:.0f} s, "
               f"eval {result['steps']['eval pass']['seconds']:.0f} s, peak {result['peak_memory_mb']:,.0f} MB", flush=True)
         results.append(result)
-    intro = (f"{args.model}, 64-d embeddings, modalities {MODALITY_DIMS}, batch {args.batch_size}, one epoch and one "
+    intro = (f"{args.model}, {args.embedding_size}-d embeddings, modalities {MODALITY_DIMS}, batch {args.batch_size}, one epoch and one "
              f"full evaluation pass (valid) per size, each size in a fresh process; peak memory is the process's "
              f"maximum RSS. Machine: {machine()}.\n\n")
     save_report(args.out, {"machine": machine(), "results": results}, "# Scale\n\n" + intro + markdown(results))
