@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 from common import machine, save_report, update_readme  # noqa: E402
-from speed import train_epoch  # noqa: E402
+from speed import no_time_yet, train_epoch  # noqa: E402
 
 from gatedrec.config import RunConfig  # noqa: E402
 from gatedrec.data.synthetic import generate  # noqa: E402
@@ -76,7 +76,7 @@ def train_one_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int)
     """One epoch with a progress bar; its wall time split by step."""
     model.train()
     model.start_epoch(np.random.default_rng(1))
-    parts = {"sampling": 0.0, "forward + loss": 0.0, "backward": 0.0, "optimiser": 0.0}
+    parts = no_time_yet()
     with progress_bar() as bar:
         task = bar.add_task("epoch", total=sampler.n_batches(batch_size), unit="batch")
         train_epoch(model, optimizer, sampler, batch_size, 0, parts, lambda: bar.advance(task))

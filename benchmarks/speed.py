@@ -61,7 +61,7 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
     model = build_model(config, dataset)
     optimizer = build_optimizer(model, config.train.learning_rate)
     sampler = NegativeSampler(dataset.train)
-    parts = {"sampling": 0.0, "forward + loss": 0.0, "backward": 0.0, "optimiser": 0.0}
+    parts = no_time_yet()
     epoch_seconds = []
     for epoch in range(epochs):
         started = time.perf_counter()
@@ -75,7 +75,7 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
         eval_seconds.append(time.perf_counter() - started)
     peak_memory = peak_memory_mb()  # before the profiler's own records
     with torch.profiler.profile() as profiler:
-        train_epoch(model, optimizer, sampler, config.train.batch_size, epochs, {name: 0.0 for name in parts})
+        train_epoch(model, optimizer, sampler, config.train.batch_size, epochs, no_time_yet())
     return {
         "model": model_name,
         "data": dataset_name,
@@ -88,6 +88,14 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
         "operator_share": operator_shares(profiler),
         "peak_memory_mb": peak_memory,
     }
+
+
+STEP_PARTS = ("sampling", "forward + loss", "backward", "optimiser")
+
+
+def no_time_yet() -> dict[str, float]:
+    """Seconds per part of a training step, all zero: what train_epoch adds into."""
+    return {name: 0.0 for name in STEP_PARTS}
 
 
 def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epoch: int, parts: dict,

@@ -81,9 +81,9 @@ class Evaluator:
         return {name: float(total) / max(1, len(all_users)) for name, total in zip(names, totals)}
 
     def top_items(self, user_emb, item_emb, users: np.ndarray, masked: sp.csr_matrix,
-                  scores: torch.Tensor | None = None) -> np.ndarray:
-        """(len(users), max K) item ids in ranking order, masked items excluded; ``scores`` (users x items),
-        when given, is written over instead of allocated."""
+                  scores: torch.Tensor) -> np.ndarray:
+        """(len(users), max K) item ids in ranking order, masked items excluded; ``scores`` (users x items)
+        is the buffer the scores are written into."""
         device = user_emb.device
         scores = torch.matmul(user_emb[torch.from_numpy(users).to(device)], item_emb.T, out=scores)
         mask_rows = masked[users].tocoo()
