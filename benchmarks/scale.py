@@ -23,7 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 
 from common import machine, save_report, update_readme  # noqa: E402
 from speed import no_time_yet, train_epoch  # noqa: E402
@@ -74,8 +73,6 @@ def step_figures(started: float) -> dict:
 
 def train_one_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int) -> dict:
     """One epoch with a progress bar; its wall time split by step."""
-    model.train()
-    model.start_epoch(np.random.default_rng(1))
     parts = no_time_yet()
     with progress_bar() as bar:
         task = bar.add_task("epoch", total=sampler.n_batches(batch_size), unit="batch")

@@ -31,7 +31,7 @@ from gatedrec.data.synthetic import generate  # noqa: E402
 from gatedrec.evaluation import Evaluator  # noqa: E402
 from gatedrec.training import NegativeSampler, build_model  # noqa: E402
 from gatedrec.runtime import configure_torch  # noqa: E402
-from gatedrec.training.trainer import build_optimizer, peak_memory_mb  # noqa: E402
+from gatedrec.training.trainer import build_optimizer, epoch_start_scorer, peak_memory_mb  # noqa: E402
 
 MMREC = {
     "lightgcn|amazon-baby-mmrec": (2.75, 2.08),
@@ -100,9 +100,14 @@ def no_time_yet() -> dict[str, float]:
 
 def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epoch: int, parts: dict,
                 on_batch=lambda: None) -> None:
-    """One epoch, its wall time split into ``parts`` (sampling, forward + loss, backward, optimiser)."""
+    """One epoch, its wall time split into ``parts`` (sampling with hard negatives' scoring, forward + loss,
+    backward, optimiser)."""
     mark = time.perf_counter()
-    for users, positives, negatives in sampler.epoch(batch_size, np.random.default_rng([1, epoch])):
+    candidates = model.negative_candidates
+    score = epoch_start_scorer(model, torch.device("cpu")) if candidates > 1 else None
+    model.train()
+    model.start_epoch(np.random.default_rng([1, epoch, 1]))
+    for users, positives, negatives in sampler.epoch(batch_size, np.random.default_rng([1, epoch]), candidates, score):
         batch = [torch.from_numpy(array) for array in (users, positives, negatives)]
         mark = _add(parts, "sampling", mark)
         loss = model.loss(*batch)

@@ -26,3 +26,33 @@ def test_user_with_every_item_is_not_trained():
     train = sp.csr_matrix(np.array([[1, 1, 1], [1, 0, 0]], dtype=np.float32))
     sampler = NegativeSampler(train)
     assert set(sampler.users.tolist()) == {1}
+
+
+def test_hard_negative_is_the_best_scored_of_its_candidates():
+    rng = np.random.default_rng(2)
+    train = sp.csr_matrix((rng.random((40, 30)) < 0.2).astype(np.float32))
+    sampler = NegativeSampler(train)
+    dense = train.toarray() > 0
+    seen = []
+
+    def score_by_item_id(users, items):
+        seen.append(items.copy())
+        return items.astype(float)
+
+    for users, positives, negatives in sampler.epoch(16, rng, candidates=5, score=score_by_item_id):
+        drawn = seen[-1]
+        assert drawn.shape == (5, len(users))
+        assert not np.any(dense[users[None, :], drawn])
+        np.testing.assert_array_equal(negatives, drawn.max(axis=0))
+
+
+def test_hard_negatives_are_harder_than_uniform_ones():
+    rng = np.random.default_rng(3)
+    train = sp.csr_matrix((rng.random((200, 100)) < 0.1).astype(np.float32))
+    sampler = NegativeSampler(train)
+
+    def negatives(candidates):
+        batches = sampler.epoch(64, np.random.default_rng(4), candidates, lambda users, items: items.astype(float))
+        return np.concatenate([batch[2] for batch in batches])
+
+    assert negatives(8).mean() > negatives(1).mean() + 20

@@ -1,11 +1,15 @@
-"""Training pairs with uniformly sampled negatives, never a user's training positive."""
+"""Training pairs with sampled negatives, never a user's training positive: uniform, or the hardest of
+several uniform draws."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
+
+# scores of (users (b,), items (n, b)) as an (n, b) array: item [j, k] scored for user k
+PairScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class NegativeSampler:
@@ -46,14 +50,26 @@ class NegativeSampler:
             redraw = redraw[self.is_positive(users[redraw], items[redraw])]
         return items
 
-    def epoch(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Batches of (users, positive items, negative items) covering every training pair once."""
+    def hardest_negatives(self, users: np.ndarray, rng: np.random.Generator, candidates: int,
+                          score: PairScorer) -> np.ndarray:
+        """The highest-scored of ``candidates`` uniform negatives per user (dynamic negative sampling)."""
+        drawn = self.negatives(np.tile(users, candidates), rng).reshape(candidates, len(users))
+        return drawn[score(users, drawn).argmax(axis=0), np.arange(len(users))]
+
+    def epoch(self, batch_size: int, rng: np.random.Generator, candidates: int = 1,
+              score: PairScorer | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Batches of (users, positive items, negative items) covering every training pair once; with
+        ``candidates`` > 1 each negative is the one ``score`` ranks highest among that many uniform draws,
+        drawn batch by batch so that the candidates of a whole epoch are never held at once."""
         order = rng.permutation(self.n_pairs)
         users, positives = self.users[order], self.items[order]
-        negatives = self.negatives(users, rng)
+        negatives = self.negatives(users, rng) if candidates == 1 else None
         for start in range(0, self.n_pairs, batch_size):
-            stop = start + batch_size
-            yield users[start:stop], positives[start:stop], negatives[start:stop]
+            batch = slice(start, start + batch_size)
+            if negatives is None:
+                yield users[batch], positives[batch], self.hardest_negatives(users[batch], rng, candidates, score)
+            else:
+                yield users[batch], positives[batch], negatives[batch]
 
     def n_batches(self, batch_size: int) -> int:
         return -(-self.n_pairs // batch_size)

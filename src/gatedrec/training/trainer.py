@@ -26,7 +26,7 @@ from gatedrec.io import write_atomic, write_json
 from gatedrec.models import Recommender, model_class
 from gatedrec.progress import console, progress_bar
 from gatedrec.runtime import configure_torch
-from gatedrec.training.sampling import NegativeSampler
+from gatedrec.training.sampling import NegativeSampler, PairScorer
 
 VALID_METRIC = "recall@20"
 REPORTED_METRICS = ("recall@20", "ndcg@20")
@@ -65,6 +65,21 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise GatedRecError(f"unknown device '{name}'; use cpu, cuda or cuda:N") from None
+
+
+@torch.no_grad()
+def epoch_start_scorer(model: Recommender, device: torch.device) -> PairScorer:
+    """Scores by the model as it stands at the epoch's start, for choosing hard negatives: one full forward
+    pass per epoch instead of one per batch, the scores at most one epoch stale."""
+    model.eval()
+    user_emb, item_emb = model.embeddings()
+
+    def score(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        user_rows = user_emb[torch.from_numpy(users).to(device)]
+        item_rows = item_emb[torch.from_numpy(items).to(device)]
+        return (item_rows * user_rows).sum(dim=-1).cpu().numpy()
+
+    return score
 
 
 def peak_memory_mb() -> float:
@@ -147,11 +162,13 @@ class Trainer:
         seed = self.config.train.seed
         rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(seed * 1_000_003 + epoch)
+        started = time.perf_counter()
+        candidates = self.model.negative_candidates
+        score = epoch_start_scorer(self.model, self.device) if candidates > 1 else None
         self.model.train()
         self.model.start_epoch(np.random.default_rng([seed, epoch, 1]))
-        started = time.perf_counter()
         total_loss, n_batches = 0.0, 0
-        for arrays in self.sampler.epoch(self.config.train.batch_size, rng):
+        for arrays in self.sampler.epoch(self.config.train.batch_size, rng, candidates, score):
             batch = [torch.from_numpy(array).to(self.device) for array in self.group.shard(arrays)]
             self.optimizer.zero_grad(set_to_none=True)
             if len(batch[0]):
