@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from gatedrec.benchmark import grid_points, parse_models
+from gatedrec.benchmark import grid_points, parse_models, run_key
 from gatedrec.cli import main
+from gatedrec.config import RunConfig
 from gatedrec.data.synthetic import generate, save_mmrec
 from gatedrec.errors import GatedRecError
 from gatedrec.training import Trainer
@@ -49,6 +50,15 @@ def test_benchmark_selects_on_validation_reports_and_resumes(tmp_path, small_fol
     monkeypatch.setattr(Trainer, "fit", no_training)
     assert main(argv) == 0  # every run is on disk: nothing retrains
     assert json.loads((out / "results.json").read_text())["models"]["bpr"]["test"] == bpr["test"]
+
+
+def test_a_run_under_other_defaults_is_not_taken_for_a_finished_one():
+    current = RunConfig.for_model("lightgcn", seed=1)
+    assert run_key(current) == run_key(RunConfig.for_model("lightgcn", seed=1))
+    older_defaults = RunConfig.for_model("lightgcn", seed=1)
+    older_defaults.params.pop("negative_candidates")
+    assert run_key(older_defaults) != run_key(current)
+    assert run_key(RunConfig.for_model("lightgcn", seed=2)) != run_key(current)
 
 
 def test_models_needing_features_are_skipped_with_a_reason(tmp_path):

@@ -78,6 +78,24 @@ def test_same_seed_gives_same_numbers(small_generated):
     assert first["test"] == second["test"]
 
 
+def test_hard_negatives_learn_and_repeat_with_the_same_seed(small_generated):
+    def run():
+        config = config_for("lightgcn", epochs=10)
+        config.apply({"negative_candidates": 4})
+        return Trainer(config, small_generated.dataset, quiet=True).fit()
+
+    first, second = run(), run()
+    assert first["history"] == second["history"]
+    assert max(h["recall@20"] for h in first["history"]) > first["history"][0]["recall@20"]
+
+
+def test_negative_candidates_below_one_is_refused(small_generated):
+    config = config_for("lightgcn")
+    config.apply({"negative_candidates": 0})
+    with pytest.raises(GatedRecError, match="negative_candidates must be at least 1"):
+        Trainer(config, small_generated.dataset, quiet=True)
+
+
 def test_run_folder_holds_config_log_checkpoint_and_metrics(tmp_path, small_generated):
     metrics = Trainer(config_for("rlmultimodalrec"), small_generated.dataset, tmp_path / "run", quiet=True).fit()
     for name in ("config.yaml", "train.log", "checkpoints/best.pt", "checkpoints/last.pt", "item_shares.tsv"):

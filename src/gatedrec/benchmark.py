@@ -70,9 +70,12 @@ def grid_points(entry: ModelEntry, grid: str) -> list[dict]:
     return [dict(zip(axes, values)) | entry.fixed for values in itertools.product(*axes.values())]
 
 
-def run_key(entry: ModelEntry, params: dict, seed: int) -> str:
-    digest = hashlib.sha1(json.dumps([entry.name, params, seed], sort_keys=True, default=str).encode()).hexdigest()
-    return f"{entry.name}-{digest[:12]}"
+def run_key(config: RunConfig) -> str:
+    """Names a finished run by everything that decides its result: the model, all its parameters (defaults
+    included, so a run made under older defaults is not taken for a current one), the seed."""
+    identity = [config.model, config.params, config.train.seed]
+    digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{config.model}-{digest[:12]}"
 
 
 class Benchmark:
@@ -122,12 +125,12 @@ class Benchmark:
         return summarize(chosen, searched, points, seed_runs)
 
     def run_once(self, entry: ModelEntry, params: dict, seed: int) -> dict:
-        path = self.out / "runs" / f"{run_key(entry, params, seed)}.json"
-        if path.exists():
-            return json.loads(path.read_text())
         config = RunConfig.for_model(entry.name, seed=seed)
         config.apply(params | self.train_settings)
         config.data = self.data
+        path = self.out / "runs" / f"{run_key(config)}.json"
+        if path.exists():
+            return json.loads(path.read_text())
         started = time.perf_counter()
         trainer = Trainer(config, self.dataset, quiet=True)
         metrics = trainer.fit()
