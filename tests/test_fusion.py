@@ -20,13 +20,14 @@ def modalities(n_items=6, present_visual=None):
 def test_element_gate_is_in_open_unit_interval_and_weights_sum_to_one():
     torch.manual_seed(0)
     fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate="element", feature_norm="l2")
-    content, weights = fusion()
+    content, weights = fusion.fused()
     assert content.shape == (6, 4)
     assert weights.shape == (6, 2, 4)
     assert torch.all((weights > 0) & (weights < 1))
     torch.testing.assert_close(weights.sum(dim=1), torch.ones(6, 4))
     projected = fusion.projected()
     torch.testing.assert_close(content, weights[:, 0] * projected[:, 0] + (1 - weights[:, 0]) * projected[:, 1])
+    torch.testing.assert_close(fusion(), content)  # the two-modality shortcut gives the same vectors
 
 
 def test_two_modality_gate_is_a_sigmoid_of_an_affine_map():
@@ -38,14 +39,15 @@ def test_two_modality_gate_is_a_sigmoid_of_an_affine_map():
 
 def test_scalar_gate_has_one_weight_per_modality():
     fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate="scalar", feature_norm="l2")
-    _, weights = fusion()
+    content, weights = fusion.fused()
     assert weights.shape == (6, 2, 1)
+    torch.testing.assert_close(fusion(), content)
 
 
 def test_missing_modality_is_masked_out_not_filled():
     present = np.array([True, False, True, False, True, True])
     fusion = ModalityFusion(modalities(present_visual=present), dim=4, fusion="gate", gate="element", feature_norm="l2")
-    content, weights = fusion()
+    content, weights = fusion.fused()
     assert torch.all(weights[~torch.from_numpy(present), 0] == 0)
     assert torch.all(weights[~torch.from_numpy(present), 1] == 1)
     projected = fusion.projected()
@@ -57,7 +59,7 @@ def test_missing_modality_is_masked_out_not_filled():
 @pytest.mark.parametrize("fusion_name", ["mean", "sum", "concat", "visual-only", "text-only"])
 def test_ablation_fusions_give_item_vectors(fusion_name):
     fusion = ModalityFusion(modalities(), dim=4, fusion=fusion_name, gate="element", feature_norm="l2")
-    content, _ = fusion()
+    content = fusion()
     assert content.shape == (6, 4)
     if fusion_name == "visual-only":
         torch.testing.assert_close(content, fusion.projected()[:, 0])
@@ -84,9 +86,9 @@ def test_wide_features_are_reduced_to_principal_components():
 def test_absence_offset_reaches_only_items_without_the_modality():
     present = np.array([True, False, True, False, True, True])
     fusion = ModalityFusion(modalities(present_visual=present), dim=4, fusion="gate", gate="element", feature_norm="l2")
-    before, _ = fusion()
+    before = fusion()
     with torch.no_grad():
         fusion.absent[0] = 1.0  # the visual modality's absence offset
-    after, _ = fusion()
+    after = fusion()
     torch.testing.assert_close(after - before, torch.from_numpy(~present).float().unsqueeze(1).expand(6, 4))
     assert not hasattr(ModalityFusion(modalities(), 4, "gate", "element", "l2"), "absent")

@@ -88,7 +88,7 @@ class RLMultimodalRec(LightGCN):
 
     def embeddings_and_content(self, users=None, items=None) -> tuple[Embeddings, torch.Tensor | None]:
         """Embeddings (all, or the rows asked for) and every item's content vector."""
-        content = self.fusion()[0] if self.fusion is not None else None
+        content = self.fusion() if self.fusion is not None else None
         item_id = self.item_emb if self.all_warm else self.item_emb * self.warm_items
         if content is None or self.placement == "late":
             item_ego = item_id
