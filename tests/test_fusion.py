@@ -92,3 +92,16 @@ def test_absence_offset_reaches_only_items_without_the_modality():
     after = fusion()
     torch.testing.assert_close(after - before, torch.from_numpy(~present).float().unsqueeze(1).expand(6, 4))
     assert not hasattr(ModalityFusion(modalities(), 4, "gate", "element", "l2"), "absent")
+
+
+def test_bfloat16_products_give_float32_content_close_to_full_precision():
+    torch.manual_seed(0)
+    full = ModalityFusion(modalities(), dim=4, fusion="gate", gate="element", feature_norm="l2")
+    half = ModalityFusion(modalities(), dim=4, fusion="gate", gate="element", feature_norm="l2", precision="bfloat16")
+    half.load_state_dict(full.state_dict())
+    content = half()
+    assert content.dtype == torch.float32
+    torch.testing.assert_close(content, full(), atol=2e-2, rtol=2e-2)
+    assert not torch.equal(content, full())
+    with pytest.raises(GatedRecError, match="content_precision 'half'"):
+        ModalityFusion(modalities(), dim=4, fusion="gate", gate="element", feature_norm="l2", precision="half")

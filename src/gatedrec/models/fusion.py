@@ -12,6 +12,7 @@ from gatedrec.errors import GatedRecError
 FUSIONS = ("gate", "concat", "mean", "sum", "none")
 GATES = ("element", "scalar")
 FEATURE_NORMS = ("l2", "standard", "none")
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def check_fusion(fusion: str, modality_names: list[str]) -> None:
@@ -61,13 +62,17 @@ class ModalityFusion(nn.Module):
     """
 
     def __init__(
-        self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str, max_feature_dim: int = 0
+        self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str, max_feature_dim: int = 0,
+        precision: str = "float32",
     ):
         super().__init__()
         self.names = list(modalities)
         check_fusion(fusion, self.names)
         if gate not in GATES:
             raise GatedRecError(f"gate '{gate}' is unknown; choose one of {', '.join(GATES)}")
+        if precision not in PRECISIONS:
+            raise GatedRecError(f"content_precision '{precision}' is unknown; choose one of {', '.join(PRECISIONS)}")
+        self.precision = PRECISIONS[precision]
         self.fusion, self.gate_kind, self.dim = fusion, gate, dim
         modalities = {
             name: Modality(principal_components(m.features, m.present, max_feature_dim), m.present)
@@ -121,9 +126,19 @@ class ModalityFusion(nn.Module):
         if self.fusion == "gate" and self.all_present and len(self.names) == 2:
             # the two-modality gate written as g ⊙ p^1 + (1 - g) ⊙ p^2 directly: a fifth faster per step than
             # stacking both projections and taking a softmax over them, the same numbers
-            first, second = (projection(getattr(self, f"features_{index}")) for index, projection in enumerate(self.projections))
-            return torch.lerp(second, first, torch.sigmoid(self.gate(torch.cat([first, second], dim=1))))
-        return self.fused()[0]
+            with self.products_in_precision():
+                first, second = (projection(getattr(self, f"features_{index}"))
+                                 for index, projection in enumerate(self.projections))
+                logits = self.gate(torch.cat([first, second], dim=1))
+            return torch.lerp(second.float(), first.float(), torch.sigmoid(logits.float()))
+        with self.products_in_precision():
+            return self.fused()[0].float()
+
+    def products_in_precision(self) -> torch.autocast:
+        """The projections' and gate's matrix products in ``precision`` (bfloat16 halves their time on CPUs
+        with native bfloat16 products), everything else in float32."""
+        device_type = self.features_0.device.type
+        return torch.autocast(device_type, dtype=self.precision, enabled=self.precision != torch.float32)
 
     def fused(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Content vectors (items, dim) and the fusion weights (None for concat)."""

@@ -48,7 +48,7 @@ class RLMultimodalRec(LightGCN):
         if params["fusion"] != "none":
             self.fusion = ModalityFusion(
                 dataset.modalities, int(params["embedding_size"]), params["fusion"], params["gate"], params["feature_norm"],
-                int(params["max_feature_dim"]),
+                int(params["max_feature_dim"]), params["content_precision"],
             )
         elif self.placement == "content-only":
             raise GatedRecError("placement 'content-only' needs content; pick a fusion other than 'none'")
