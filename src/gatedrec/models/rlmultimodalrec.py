@@ -11,13 +11,16 @@ Ours, on by default (item_knn_k > 0; 0 turns it off): a frozen content item-item
 cosine kNN graph of the raw features, mixed 0.9 text + 0.1 the rest, or a learned mix) adds S^L e_i^(0)
 to the final item embeddings, so items with similar content share what their interactions taught them
 (FREEDOM's frozen graph; here over the gated ego embeddings, or the ID embeddings with item_graph_on=id).
+Hard negatives (ours, on by default: negative_candidates > 1; 1 is the paper's uniform sampler): each
+training negative is the best-scored of several uniform draws under the model at the epoch's start (dynamic
+negative sampling, Zhang et al., SIGIR 2013; see gatedrec.training.sampling).
 Cold items (ours): an item without training interactions has no learnt ID embedding and no graph edge;
 it is ranked from content alone, taking the mean final embedding of its cold_neighbours content-nearest
 warm items (rescaled to their mean norm, times cold_scale). Training never sees it (negatives are drawn
 from warm items).
 
-Defaults (the paper's two layers, the item graph on over the ego embeddings, text weight 0.9) were chosen
-on validation over the shared data sets by benchmarks/tune_defaults.py.
+Defaults (the paper's two layers, 8 negative candidates, the item graph on over the ego embeddings, text
+weight 0.9) were chosen on validation over the shared data sets by benchmarks/tune_defaults.py.
 """
 
 from __future__ import annotations
