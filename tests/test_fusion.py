@@ -4,7 +4,7 @@ import torch
 
 from gatedrec.data import Modality
 from gatedrec.errors import GatedRecError
-from gatedrec.models.fusion import ModalityFusion
+from gatedrec.models.fusion import ModalityFusion, product_precision
 
 
 def modalities(n_items=6, present_visual=None):
@@ -105,3 +105,13 @@ def test_bfloat16_products_give_float32_content_close_to_full_precision():
     assert not torch.equal(content, full())
     with pytest.raises(GatedRecError, match="content_precision 'half'"):
         ModalityFusion(modalities(), dim=4, fusion="gate", gate="element", feature_norm="l2", precision="half")
+
+
+def test_auto_precision_is_bfloat16_only_on_a_cpu_with_native_bfloat16(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert product_precision("auto", "cpu") == torch.bfloat16
+    assert product_precision("auto", "cuda") == torch.float32
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert product_precision("auto", "cpu") == torch.float32
+    assert product_precision("bfloat16", "cuda") == torch.bfloat16

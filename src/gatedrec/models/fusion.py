@@ -51,6 +51,18 @@ def principal_components(features: np.ndarray, present: np.ndarray, max_dim: int
     return reduced
 
 
+def product_precision(name: str, device_type: str) -> torch.dtype:
+    """float32 or bfloat16; auto is bfloat16 on a CPU that multiplies bfloat16 natively (AVX512-BF16 or AMX:
+    the content products then take half the time at the same accuracy) and float32 everywhere else."""
+    if name == "auto":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported") if device_type == "cpu" else ()
+        native = [getattr(torch.cpu, check, lambda: False)() for check in checks]
+        name = "bfloat16" if any(native) else "float32"
+    if name not in PRECISIONS:
+        raise GatedRecError(f"content_precision '{name}' is unknown; choose one of auto, {', '.join(PRECISIONS)}")
+    return PRECISIONS[name]
+
+
 class ModalityFusion(nn.Module):
     """c_i = Σ_m w_im ⊙ (W_m x_i^m + b_m) with weights from the chosen fusion.
 
@@ -70,9 +82,8 @@ class ModalityFusion(nn.Module):
         check_fusion(fusion, self.names)
         if gate not in GATES:
             raise GatedRecError(f"gate '{gate}' is unknown; choose one of {', '.join(GATES)}")
-        if precision not in PRECISIONS:
-            raise GatedRecError(f"content_precision '{precision}' is unknown; choose one of {', '.join(PRECISIONS)}")
-        self.precision = PRECISIONS[precision]
+        product_precision(precision, "cpu")  # refuses an unknown name now, not at the first step
+        self.precision = precision
         self.fusion, self.gate_kind, self.dim = fusion, gate, dim
         modalities = {
             name: Modality(principal_components(m.features, m.present, max_feature_dim), m.present)
@@ -138,7 +149,8 @@ class ModalityFusion(nn.Module):
         """The projections' and gate's matrix products in ``precision`` (bfloat16 halves their time on CPUs
         with native bfloat16 products), everything else in float32."""
         device_type = self.features_0.device.type
-        return torch.autocast(device_type, dtype=self.precision, enabled=self.precision != torch.float32)
+        dtype = product_precision(self.precision, device_type)
+        return torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32)
 
     def fused(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Content vectors (items, dim) and the fusion weights (None for concat)."""
