@@ -38,8 +38,9 @@ def rows_for(dataset: str, core: dict) -> list[dict]:
              for label, result in grid.items() if "test" in result]
     reference = core["reference"].get(dataset, {})
     for row in rows:
-        mmrec = reference.get(REFERENCE_FOR.get(row["model"], ""), {}).get("recall@20")
-        row["mmrec_recall@20"] = mmrec
+        name = REFERENCE_FOR.get(row["model"], "")
+        mmrec = reference.get(name, {}).get("recall@20")
+        row["mmrec_model"], row["mmrec_recall@20"] = name, mmrec
         row["ratio"] = row["test"]["recall@20"]["mean"] / mmrec if mmrec else None
     return rows
 
@@ -56,7 +57,7 @@ def markdown(tables: dict[str, list[dict]]) -> str:
                 stats = row["test"][metric]
                 cell = f"{stats['mean']:.4f} ± {stats['std']:.4f}"
                 cells.append(f"**{cell}**" if stats["mean"] == best[metric] else cell)
-            mmrec = f"{row['mmrec_recall@20']:.4f}" if row["mmrec_recall@20"] else "n/a"
+            mmrec = f"{row['mmrec_recall@20']:.4f} ({row['mmrec_model']})" if row["mmrec_recall@20"] else "n/a"
             ratio = f"{row['ratio']:.3f}" if row["ratio"] else "n/a"
             lines.append(f"| {row['model']} | {row['source']} | {' | '.join(cells)} | {mmrec} | {ratio} |")
         lines.append("")
