@@ -59,6 +59,8 @@ def test_a_run_under_other_defaults_is_not_taken_for_a_finished_one():
     older_defaults.params.pop("negative_candidates")
     assert run_key(older_defaults) != run_key(current)
     assert run_key(RunConfig.for_model("lightgcn", seed=2)) != run_key(current)
+    assert run_key(RunConfig.for_model("lightgcn", seed=1, learning_rate=0.01)) != run_key(current)
+    assert run_key(RunConfig.for_model("lightgcn", seed=1, threads=1)) == run_key(current)
 
 
 def test_models_needing_features_are_skipped_with_a_reason(tmp_path):

@@ -12,7 +12,7 @@ import itertools
 import json
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,10 +70,15 @@ def grid_points(entry: ModelEntry, grid: str) -> list[dict]:
     return [dict(zip(axes, values)) | entry.fixed for values in itertools.product(*axes.values())]
 
 
+SPEED_ONLY_SETTINGS = ("threads", "device")
+
+
 def run_key(config: RunConfig) -> str:
     """Names a finished run by everything that decides its result: the model, all its parameters (defaults
-    included, so a run made under older defaults is not taken for a current one), the seed."""
-    identity = [config.model, config.params, config.train.seed]
+    included, so a run made under older defaults is not taken for a current one) and the training settings
+    (seed, learning rate, ...; not the thread count or device, which only change the speed)."""
+    training = {key: value for key, value in asdict(config.train).items() if key not in SPEED_ONLY_SETTINGS}
+    identity = [config.model, config.params, training]
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     return f"{config.model}-{digest[:12]}"
 
