@@ -4,7 +4,9 @@ Cases (each in a fresh process, so peak memory is its own):
 - LightGCN (2 layers, reg 1e-4, batch 2048) on amazon-baby-mmrec (MMHCL split), as MMRec was timed in
   ../shared/REFERENCE.md;
 - LightGCN, RLMultimodalRec (defaults) and FREEDOM (defaults) on generated data of Baby's size with a
-  4096-d visual and a 384-d text modality.
+  4096-d visual and a 384-d text modality;
+- LightGCN (2 layers) and RLMultimodalRec on the two real data sets with features, where a step is small
+  and fixed costs weigh more.
 
     python benchmarks/speed.py [--epochs 5] [--evals 5]
 """
@@ -43,6 +45,10 @@ CASES = [
     ("lightgcn", "generated-baby"),
     ("rlmultimodalrec", "generated-baby"),
     ("freedom", "generated-baby"),
+    ("lightgcn", "amazon-scientific-mm"),
+    ("rlmultimodalrec", "amazon-scientific-mm"),
+    ("lightgcn", "lastfm-2k-multimodal"),
+    ("rlmultimodalrec", "lastfm-2k-multimodal"),
 ]
 
 
