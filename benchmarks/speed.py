@@ -23,7 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from common import load_shared, machine, save_report, update_readme  # noqa: E402
@@ -33,7 +32,7 @@ from gatedrec.data.synthetic import generate  # noqa: E402
 from gatedrec.evaluation import Evaluator  # noqa: E402
 from gatedrec.training import NegativeSampler, build_model  # noqa: E402
 from gatedrec.runtime import configure_torch  # noqa: E402
-from gatedrec.training.trainer import build_optimizer, epoch_start_scorer, peak_memory_mb  # noqa: E402
+from gatedrec.training.trainer import build_optimizer, epoch_batches, peak_memory_mb  # noqa: E402
 
 MMREC = {
     "lightgcn|amazon-baby-mmrec": (2.75, 2.08),
@@ -109,11 +108,7 @@ def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epo
     """One epoch, its wall time split into ``parts`` (sampling with hard negatives' scoring, forward + loss,
     backward, optimiser)."""
     mark = time.perf_counter()
-    candidates = model.negative_candidates
-    score = epoch_start_scorer(model, torch.device("cpu")) if candidates > 1 else None
-    model.train()
-    model.start_epoch(np.random.default_rng([1, epoch, 1]))
-    for users, positives, negatives in sampler.epoch(batch_size, np.random.default_rng([1, epoch]), candidates, score):
+    for users, positives, negatives in epoch_batches(model, sampler, batch_size, 1, epoch, torch.device("cpu")):
         batch = [torch.from_numpy(array) for array in (users, positives, negatives)]
         mark = _add(parts, "sampling", mark)
         loss = model.loss(*batch)

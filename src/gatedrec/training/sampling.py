@@ -76,10 +76,9 @@ class NegativeSampler:
         negatives = self.negatives(users, rng) if candidates == 1 else None
         for start in range(0, self.n_pairs, batch_size):
             batch = slice(start, start + batch_size)
-            if negatives is None:
-                yield users[batch], positives[batch], self.hardest_negatives(users[batch], rng, candidates, score)
-            else:
-                yield users[batch], positives[batch], negatives[batch]
+            batch_negatives = (negatives[batch] if negatives is not None
+                               else self.hardest_negatives(users[batch], rng, candidates, score))
+            yield users[batch], positives[batch], batch_negatives
 
     def n_batches(self, batch_size: int) -> int:
         return -(-self.n_pairs // batch_size)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import resource
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,17 @@ def epoch_start_scorer(model: Recommender, device: torch.device) -> PairScorer:
         return (item_rows * user_rows).sum(dim=-1).cpu().numpy()
 
     return score
+
+
+def epoch_batches(model: Recommender, sampler: NegativeSampler, batch_size: int, seed: int, epoch: int,
+                  device: torch.device) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Starts an epoch (the hard negatives' scorer, train mode, the model's per-epoch resampling) and gives
+    its batches; all randomness from (seed, epoch), so a resumed run draws what an uninterrupted one did."""
+    candidates = model.negative_candidates
+    score = epoch_start_scorer(model, device) if candidates > 1 else None
+    model.train()
+    model.start_epoch(np.random.default_rng([seed, epoch, 1]))
+    return sampler.epoch(batch_size, np.random.default_rng([seed, epoch]), candidates, score)
 
 
 def peak_memory_mb() -> float:
@@ -160,15 +172,10 @@ class Trainer:
 
     def train_epoch(self, epoch: int, on_batch) -> float:
         seed = self.config.train.seed
-        rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(seed * 1_000_003 + epoch)
         started = time.perf_counter()
-        candidates = self.model.negative_candidates
-        score = epoch_start_scorer(self.model, self.device) if candidates > 1 else None
-        self.model.train()
-        self.model.start_epoch(np.random.default_rng([seed, epoch, 1]))
         total_loss, n_batches = 0.0, 0
-        for arrays in self.sampler.epoch(self.config.train.batch_size, rng, candidates, score):
+        for arrays in epoch_batches(self.model, self.sampler, self.config.train.batch_size, seed, epoch, self.device):
             batch = [torch.from_numpy(array).to(self.device) for array in self.group.shard(arrays)]
             self.optimizer.zero_grad(set_to_none=True)
             if len(batch[0]):
