@@ -108,7 +108,7 @@ def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epo
     """One epoch, its wall time split into ``parts`` (sampling with hard negatives' scoring, forward + loss,
     backward, optimiser)."""
     mark = time.perf_counter()
-    for users, positives, negatives in epoch_batches(model, sampler, batch_size, 1, epoch, torch.device("cpu")):
+    for users, positives, negatives in epoch_batches(model, sampler, batch_size, 1, epoch):
         batch = [torch.from_numpy(array) for array in (users, positives, negatives)]
         mark = _add(parts, "sampling", mark)
         loss = model.loss(*batch)

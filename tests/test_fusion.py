@@ -103,6 +103,12 @@ def test_bfloat16_products_give_float32_content_close_to_full_precision():
     assert content.dtype == torch.float32
     torch.testing.assert_close(content, full(), atol=2e-2, rtol=2e-2)
     assert not torch.equal(content, full())
+    for name, share in half.modality_shares().items():
+        np.testing.assert_allclose(share, full.modality_shares()[name], atol=2e-2)
+    with torch.no_grad():  # loading other features into the buffers is seen by the products
+        half.features_0.mul_(-1.0)
+        full.features_0.mul_(-1.0)
+    torch.testing.assert_close(half(), full(), atol=2e-2, rtol=2e-2)
     with pytest.raises(GatedRecError, match="content_precision 'half'"):
         ModalityFusion(modalities(), dim=4, fusion="gate", gate="element", feature_norm="l2", precision="half")
 

@@ -1,7 +1,12 @@
+import threading
+import time
+
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from gatedrec.training import NegativeSampler
+from gatedrec.training.sampling import prefetched
 
 
 def test_negatives_are_never_training_positives():
@@ -56,3 +61,26 @@ def test_hard_negatives_are_harder_than_uniform_ones():
         return np.concatenate([batch[2] for batch in batches])
 
     assert negatives(8).mean() > negatives(1).mean() + 20
+
+
+def test_prefetched_gives_every_item_in_order_and_raises_the_producers_error():
+    assert list(prefetched(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("broken batch")
+
+    stream = prefetched(failing())
+    assert next(stream) == 1
+    with pytest.raises(ValueError, match="broken batch"):
+        next(stream)
+
+
+def test_prefetched_stops_its_thread_when_the_consumer_leaves_early():
+    stream = prefetched(iter(range(10_000)), depth=2)
+    assert next(stream) == 0
+    stream.close()
+    deadline = time.monotonic() + 5
+    while any(t.name == "batch-prefetch" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.name == "batch-prefetch" for t in threading.enumerate())

@@ -3,7 +3,10 @@ several uniform draws."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +16,7 @@ import scipy.sparse as sp
 BITMAP_MAX_BITS = 1 << 31
 # scores of (users (b,), items (n, b)) as an (n, b) array: item [j, k] scored for user k
 PairScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Item = TypeVar("Item")
 
 
 class NegativeSampler:
@@ -82,3 +86,39 @@ class NegativeSampler:
 
     def n_batches(self, batch_size: int) -> int:
         return -(-self.n_pairs // batch_size)
+
+
+def prefetched(items: Iterator[Item], depth: int = 2) -> Iterator[Item]:
+    """The items of ``items`` in order, made by a background thread up to ``depth`` ahead: drawing and scoring
+    the next batch's negatives (NumPy, which lets go of the interpreter while it works) overlaps the
+    model's step. An error in the thread is raised here; leaving early stops the thread."""
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    finished = object()
+
+    def offer(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(finished)
+        except BaseException as error:  # handed to the consumer, raised there
+            offer(error)
+
+    threading.Thread(target=produce, daemon=True, name="batch-prefetch").start()
+    try:
+        while (item := ready.get()) is not finished:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

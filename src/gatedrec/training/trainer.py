@@ -27,7 +27,7 @@ from gatedrec.io import write_atomic, write_json
 from gatedrec.models import Recommender, model_class
 from gatedrec.progress import console, progress_bar
 from gatedrec.runtime import configure_torch
-from gatedrec.training.sampling import NegativeSampler, PairScorer
+from gatedrec.training.sampling import NegativeSampler, PairScorer, prefetched
 
 VALID_METRIC = "recall@20"
 REPORTED_METRICS = ("recall@20", "ndcg@20")
@@ -69,29 +69,29 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def epoch_start_scorer(model: Recommender, device: torch.device) -> PairScorer:
+def epoch_start_scorer(model: Recommender) -> PairScorer:
     """Scores by the model as it stands at the epoch's start, for choosing hard negatives: one full forward
-    pass per epoch instead of one per batch, the scores at most one epoch stale."""
+    pass per epoch instead of one per batch, the scores at most one epoch stale. Scored on the CPU with
+    NumPy (the tables copied once from a GPU): for these small gathers twice as fast as torch's indexing."""
     model.eval()
-    user_emb, item_emb = model.embeddings()
+    user_table, item_table = (table.cpu().numpy() for table in model.embeddings())
 
     def score(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        user_rows = user_emb[torch.from_numpy(users).to(device)]
-        item_rows = item_emb[torch.from_numpy(items).to(device)]
-        return (item_rows * user_rows).sum(dim=-1).cpu().numpy()
+        return np.einsum("kbd,bd->kb", item_table[items], user_table[users])
 
     return score
 
 
-def epoch_batches(model: Recommender, sampler: NegativeSampler, batch_size: int, seed: int, epoch: int,
-                  device: torch.device) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def epoch_batches(model: Recommender, sampler: NegativeSampler, batch_size: int, seed: int,
+                  epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Starts an epoch (the hard negatives' scorer, train mode, the model's per-epoch resampling) and gives
-    its batches; all randomness from (seed, epoch), so a resumed run draws what an uninterrupted one did."""
+    its batches, drawn in the background; all randomness from (seed, epoch), so a resumed run draws what an
+    uninterrupted one did."""
     candidates = model.negative_candidates
-    score = epoch_start_scorer(model, device) if candidates > 1 else None
+    score = epoch_start_scorer(model) if candidates > 1 else None
     model.train()
     model.start_epoch(np.random.default_rng([seed, epoch, 1]))
-    return sampler.epoch(batch_size, np.random.default_rng([seed, epoch]), candidates, score)
+    return prefetched(sampler.epoch(batch_size, np.random.default_rng([seed, epoch]), candidates, score))
 
 
 def peak_memory_mb() -> float:
@@ -175,7 +175,7 @@ class Trainer:
         torch.manual_seed(seed * 1_000_003 + epoch)
         started = time.perf_counter()
         total_loss, n_batches = 0.0, 0
-        for arrays in epoch_batches(self.model, self.sampler, self.config.train.batch_size, seed, epoch, self.device):
+        for arrays in epoch_batches(self.model, self.sampler, self.config.train.batch_size, seed, epoch):
             batch = [torch.from_numpy(array).to(self.device) for array in self.group.shard(arrays)]
             self.optimizer.zero_grad(set_to_none=True)
             if len(batch[0]):
