@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from gatedrec.benchmark import mean_std  # noqa: F401  (re-exported for the scripts)
@@ -41,6 +43,12 @@ def train_once(model: str, dataset_name: str, dataset, seed: int, overrides: dic
     config.apply(overrides or {})
     config.data.path = data_config(dataset_name)["path"]
     return Trainer(config, dataset, quiet=True).fit()
+
+
+def in_fresh_process(function, *args):
+    """function(*args) in a new interpreter: its peak memory and thread state are its own."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def save_report(stem: str, data: dict, markdown: str) -> None:

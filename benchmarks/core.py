@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    DATASETS, REPO, RESULTS, load_json, load_shared, machine, mean_std, save_report, train_once, update_readme,
+    DATASETS, REPO, RESULTS, in_fresh_process, load_json, load_shared, machine, mean_std, save_report, train_once, update_readme,
 )
 
 from gatedrec.io import write_json  # noqa: E402
@@ -29,11 +27,6 @@ MODELS = ("bpr", "lightgcn", "rlmultimodalrec")
 REFERENCE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "vbpr": "VBPR", "mmgcf": "MMGCF", "freedom": "FREEDOM", "bm3": "BM3"}
 RUNS_FILE = RESULTS / "core_runs.json"
 SHOWN = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
-
-
-def run_in_fresh_process(model: str, dataset_name: str, seed: int) -> dict:
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_train, model, dataset_name, seed).result()
 
 
 def _train(model: str, dataset_name: str, seed: int) -> dict:
@@ -116,7 +109,7 @@ def main() -> None:
                 key = f"{dataset}|{model}|{seed}"
                 if key not in runs or runs[key]["params"] != default_params(model):
                     print(f"running {key}", flush=True)
-                    runs[key] = run_in_fresh_process(model, dataset, seed)
+                    runs[key] = in_fresh_process(_train, model, dataset, seed)
                     write_json(RUNS_FILE, runs)
                 print(f"{key}: test recall@20 {runs[key]['test']['recall@20']:.4f}", flush=True)
             summary.setdefault(dataset, {})[model] = summarize([runs[f"{dataset}|{model}|{seed}"] for seed in seeds])

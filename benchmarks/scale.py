@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-from common import machine, save_report, update_readme  # noqa: E402
+from common import in_fresh_process, machine, save_report, update_readme  # noqa: E402
 from speed import no_time_yet, train_epoch  # noqa: E402
 
 from gatedrec.config import RunConfig  # noqa: E402
@@ -109,8 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for n_users, n_items, n_interactions in parse_sizes(args.sizes):
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            result = pool.submit(measure, args.model, n_users, n_items, n_interactions, args.batch_size, args.embedding_size).result()
+        result = in_fresh_process(measure, args.model, n_users, n_items, n_interactions, args.batch_size, args.embedding_size)
         print(f"{n_users:,} users: epoch {result['steps']['train epoch']['seconds']:.0f} s, "
               f"eval {result['steps']['eval pass']['seconds']:.0f} s, peak {result['peak_memory_mb']:,.0f} MB", flush=True)
         results.append(result)

@@ -6,9 +6,11 @@ Cases (each in a fresh process, so peak memory is its own):
 - LightGCN, RLMultimodalRec (defaults) and FREEDOM (defaults) on generated data of Baby's size with a
   4096-d visual and a 384-d text modality;
 - LightGCN (2 layers) and RLMultimodalRec on the two real data sets with features, where a step is small
-  and fixed costs weigh more.
+  and fixed costs weigh more;
+- RLMultimodalRec with the paper's uniform negatives (negative_candidates=1) beside its default hard
+  negatives, so that the model's own cost over LightGCN's (same sampler) shows apart from the sampler's.
 
-    python benchmarks/speed.py [--epochs 5] [--evals 5]
+    python benchmarks/speed.py [--epochs 5] [--evals 5] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -17,16 +19,15 @@ import argparse
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from common import load_shared, machine, save_report, update_readme  # noqa: E402
+from common import in_fresh_process, load_shared, machine, save_report, update_readme  # noqa: E402
 
+from gatedrec.benchmark import parse_models  # noqa: E402
 from gatedrec.config import RunConfig  # noqa: E402
 from gatedrec.data.synthetic import generate  # noqa: E402
 from gatedrec.evaluation import Evaluator  # noqa: E402
@@ -39,15 +40,19 @@ MMREC = {
     "lightgcn|generated-baby": (3.5, 2.35),
     "freedom|generated-baby": (16.1, 2.35),
 }
-CASES = [
+UNIFORM_RLMMR = "rlmultimodalrec:negative_candidates=1"
+CASES = [  # (model label as `gatedrec benchmark --models` takes it, data)
     ("lightgcn", "amazon-baby-mmrec"),
     ("lightgcn", "generated-baby"),
     ("rlmultimodalrec", "generated-baby"),
+    (UNIFORM_RLMMR, "generated-baby"),
     ("freedom", "generated-baby"),
     ("lightgcn", "amazon-scientific-mm"),
     ("rlmultimodalrec", "amazon-scientific-mm"),
+    (UNIFORM_RLMMR, "amazon-scientific-mm"),
     ("lightgcn", "lastfm-2k-multimodal"),
     ("rlmultimodalrec", "lastfm-2k-multimodal"),
+    (UNIFORM_RLMMR, "lastfm-2k-multimodal"),
 ]
 
 
@@ -57,12 +62,20 @@ def load(dataset_name: str):
     return load_shared(dataset_name)
 
 
-def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict:
+def case_config(label: str) -> RunConfig:
+    """The label's model and parameters; LightGCN with 2 layers and reg 1e-4, as MMRec was timed."""
+    (entry,) = parse_models(label, {})
+    config = RunConfig.for_model(entry.name, seed=1)
+    if entry.name == "lightgcn":
+        config.apply({"n_layers": 2, "reg_weight": 1e-4})
+    config.apply(entry.fixed)
+    return config
+
+
+def measure(label: str, dataset_name: str, epochs: int, evals: int) -> dict:
     configure_torch()
     dataset = load(dataset_name)
-    config = RunConfig.for_model(model_name, seed=1)
-    if model_name == "lightgcn":
-        config.apply({"n_layers": 2, "reg_weight": 1e-4})
+    config = case_config(label)
     model = build_model(config, dataset)
     optimizer = build_optimizer(model, config.train.learning_rate)
     sampler = NegativeSampler(dataset.train)
@@ -82,7 +95,7 @@ def measure(model_name: str, dataset_name: str, epochs: int, evals: int) -> dict
     with torch.profiler.profile() as profiler:
         train_epoch(model, optimizer, sampler, config.train.batch_size, epochs, no_time_yet())
     return {
-        "model": model_name,
+        "model": label,
         "data": dataset_name,
         "train_pairs": int(dataset.train.nnz),
         "seconds_per_epoch": statistics.median(epoch_seconds),
@@ -169,31 +182,99 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--evals", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds over all cases; each figure is the median of the rounds' medians")
     args = parser.parse_args()
-    results = []
-    for model_name, dataset_name in CASES:
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            result = pool.submit(measure, model_name, dataset_name, args.epochs, args.evals).result()
-        print(f"{model_name} on {dataset_name}: {result['seconds_per_epoch']:.3f} s/epoch, "
-              f"{result['seconds_per_eval_pass']:.3f} s/eval", flush=True)
-        results.append(result)
-    intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes; MMRec's figures from "
+    rounds = []
+    for round_index in range(args.repeats):
+        rounds.append([measure_alone(label, dataset_name, args) for label, dataset_name in CASES])
+        print(f"round {round_index + 1} of {args.repeats} done", flush=True)
+    results = [combine(case_rounds) for case_rounds in zip(*rounds)]
+    side_by_side = [in_fresh_process(interleaved, name, epochs) for name, epochs in INTERLEAVED_EPOCHS.items()]
+    intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes per case, then the median over "
+             f"{args.repeats} rounds over all cases (each case in a fresh process); MMRec's figures from "
              f"../shared/REFERENCE.md (same machine type). Machine: {machine()}.\n\n")
-    text = intro + markdown(results) + "\n" + ratios(results)
-    save_report("speed", {"machine": machine(), "results": results}, "# Speed\n\n" + text)
+    text = intro + markdown(results) + "\n" + ratios(rounds) + "\n" + interleaved_markdown(side_by_side)
+    save_report("speed", {"machine": machine(), "results": results, "interleaved": side_by_side}, "# Speed\n\n" + text)
     update_readme(text, "speed")
 
 
-def ratios(results: list[dict]) -> str:
-    """Each model's epoch time over LightGCN's on the same data, and ours over MMRec's."""
-    epoch = {(r["model"], r["data"]): r["seconds_per_epoch"] for r in results}
-    lines = []
-    for (model, data), seconds in epoch.items():
-        if model != "lightgcn" and ("lightgcn", data) in epoch:
-            lines.append(f"- {model} / lightgcn epoch time on {data}: {seconds / epoch[('lightgcn', data)]:.2f}")
-        if f"{model}|{data}" in MMREC:
-            lines.append(f"- {model} on {data}, ours / MMRec epoch time: {seconds / MMREC[f'{model}|{data}'][0]:.2f}")
+INTERLEAVED_LABELS = ("lightgcn", "rlmultimodalrec", UNIFORM_RLMMR)
+INTERLEAVED_EPOCHS = {"generated-baby": 9, "amazon-scientific-mm": 60, "lastfm-2k-multimodal": 20}
+
+
+def interleaved(dataset_name: str, epochs: int) -> dict:
+    """Epoch times of LightGCN and RLMultimodalRec (hard and uniform negatives) built side by side in one
+    process and trained in turn, one epoch each: the ratios then compare epochs run moments apart, which
+    the machine's drift over minutes cannot tilt. Medians over the epochs after the first."""
+    configure_torch()
+    dataset = load(dataset_name)
+    runs = {}
+    for label in INTERLEAVED_LABELS:
+        config = case_config(label)
+        model = build_model(config, dataset)
+        runs[label] = (model, build_optimizer(model, config.train.learning_rate), NegativeSampler(dataset.train), [])
+    for epoch in range(epochs + 1):
+        for model, optimizer, sampler, seconds in runs.values():
+            started = time.perf_counter()
+            train_epoch(model, optimizer, sampler, 2048, epoch, no_time_yet())
+            seconds.append(time.perf_counter() - started)
+    medians = {label: statistics.median(run[3][1:]) for label, run in runs.items()}
+    return {"data": dataset_name, "epochs": epochs, "seconds_per_epoch": medians}
+
+
+def interleaved_markdown(results: list[dict]) -> str:
+    lightgcn, hard, uniform = INTERLEAVED_LABELS
+    lines = [
+        "Interleaved, one process per data set (epochs taken in turn; medians): RLMultimodalRec's epoch over "
+        "LightGCN's (2 layers, uniform negatives).\n",
+        "| data | epochs each | lightgcn s | rlmultimodalrec s | ratio | with uniform negatives s | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        seconds = result["seconds_per_epoch"]
+        lines.append(
+            f"| {result['data']} | {result['epochs']} | {seconds[lightgcn]:.3f} | {seconds[hard]:.3f} | "
+            f"{seconds[hard] / seconds[lightgcn]:.2f} | {seconds[uniform]:.3f} | {seconds[uniform] / seconds[lightgcn]:.2f} |"
+        )
     return "\n".join(lines) + "\n"
+
+
+def measure_alone(label: str, dataset_name: str, args) -> dict:
+    result = in_fresh_process(measure, label, dataset_name, args.epochs, args.evals)
+    print(f"{label} on {dataset_name}: {result['seconds_per_epoch']:.3f} s/epoch, "
+          f"{result['seconds_per_eval_pass']:.3f} s/eval", flush=True)
+    return result
+
+
+def combine(case_rounds: list[dict]) -> dict:
+    """One case over the rounds: median times, the largest peak memory, the first round's profile."""
+    return case_rounds[0] | {
+        "seconds_per_epoch": statistics.median(r["seconds_per_epoch"] for r in case_rounds),
+        "seconds_per_eval_pass": statistics.median(r["seconds_per_eval_pass"] for r in case_rounds),
+        "round_seconds_per_epoch": [r["seconds_per_epoch"] for r in case_rounds],
+        "round_seconds_per_eval_pass": [r["seconds_per_eval_pass"] for r in case_rounds],
+        "peak_memory_mb": max(r["peak_memory_mb"] for r in case_rounds),
+    }
+
+
+def ratios(rounds: list[list[dict]]) -> str:
+    """Each model's epoch time over LightGCN's on the same data (2 layers, uniform negatives) and ours over
+    MMRec's, within each round (the machine's speed drifts between rounds): median and every round's value."""
+    per_round: dict[str, list[float]] = {}
+    for results in rounds:
+        epoch = {(r["model"], r["data"]): r["seconds_per_epoch"] for r in results}
+        for (model, data), seconds in epoch.items():
+            if model != "lightgcn" and ("lightgcn", data) in epoch:
+                line = f"{model} / lightgcn epoch time on {data}"
+                per_round.setdefault(line, []).append(seconds / epoch[("lightgcn", data)])
+            if f"{model}|{data}" in MMREC:
+                line = f"{model} on {data}, ours / MMRec epoch time"
+                per_round.setdefault(line, []).append(seconds / MMREC[f"{model}|{data}"][0])
+    return "".join(
+        f"- {line}: {statistics.median(values):.2f} (rounds: {', '.join(f'{v:.2f}' for v in values)})\n"
+        for line, values in per_round.items()
+    )
 
 
 if __name__ == "__main__":
