@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 from gatedrec.training import NegativeSampler
-from gatedrec.training.sampling import prefetched
+from gatedrec.training.sampling import packed_bits, prefetched
 
 
 def test_negatives_are_never_training_positives():
@@ -25,6 +25,22 @@ def test_an_epoch_covers_every_training_pair_once():
     sampler = NegativeSampler(train)
     pairs = [(u, i) for users, items, _ in sampler.epoch(7, rng) for u, i in zip(users, items)]
     assert sorted(pairs) == sorted(zip(*train.nonzero()))
+
+
+def test_positives_bitmap_answers_as_the_sorted_pairs_do():
+    rng = np.random.default_rng(3)
+    train = sp.csr_matrix((rng.random((37, 29)) < 0.2).astype(np.float32))
+    sampler = NegativeSampler(train)
+    keys = sampler.positive_keys
+    expected = np.zeros(train.shape[0] * train.shape[1], dtype=bool)
+    expected[keys] = True
+    np.testing.assert_array_equal(sampler.positive_bits, np.packbits(expected, bitorder="little"))
+    users, items = np.divmod(np.arange(train.shape[0] * train.shape[1]), train.shape[1])
+    from_bitmap = sampler.is_positive(users, items)
+    sampler.positive_bits = None  # the binary search larger data sets use
+    np.testing.assert_array_equal(from_bitmap, sampler.is_positive(users, items))
+    np.testing.assert_array_equal(from_bitmap, train.toarray().ravel() > 0)
+    assert not packed_bits(np.array([], dtype=np.int64), 20).any()
 
 
 def test_user_with_every_item_is_not_trained():

@@ -38,9 +38,7 @@ class NegativeSampler:
         self.positive_keys = self.users * self.n_items + self.items
         self.positive_bits = None
         if train.shape[0] * self.n_items <= BITMAP_MAX_BITS:
-            bits = np.zeros(train.shape[0] * self.n_items, dtype=bool)
-            bits[self.positive_keys] = True
-            self.positive_bits = np.packbits(bits, bitorder="little")
+            self.positive_bits = packed_bits(self.positive_keys, train.shape[0] * self.n_items)
         self.candidates = np.flatnonzero(np.bincount(self.items, minlength=self.n_items) > 0)
         trainable = counts[self.users] < len(self.candidates)
         self.users, self.items = self.users[trainable], self.items[trainable]
@@ -86,6 +84,20 @@ class NegativeSampler:
 
     def n_batches(self, batch_size: int) -> int:
         return -(-self.n_pairs // batch_size)
+
+
+def packed_bits(sorted_keys: np.ndarray, n_bits: int) -> np.ndarray:
+    """A bitmap of ``n_bits`` bits, set at ``sorted_keys`` (ascending), eight to a byte with the lowest bit
+    first (np.packbits' "little" order), built without first holding one byte per bit (eight times the
+    memory: 2 GB at the bitmap's largest size)."""
+    packed = np.zeros(-(-n_bits // 8), dtype=np.uint8)
+    if len(sorted_keys) == 0:
+        return packed
+    byte = sorted_keys >> 3
+    first_of_byte = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+    bit_values = (1 << (sorted_keys & 7)).astype(np.uint8)
+    packed[byte[first_of_byte]] = np.bitwise_or.reduceat(bit_values, first_of_byte)
+    return packed
 
 
 def prefetched(items: Iterator[Item], depth: int = 2) -> Iterator[Item]:
