@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -72,18 +73,31 @@ def case_config(label: str) -> RunConfig:
     return config
 
 
+class Case(NamedTuple):
+    """What timing a label's training needs: the model, its optimiser and sampler, the batch size."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    sampler: NegativeSampler
+    batch_size: int
+
+
+def build_case(label: str, dataset) -> Case:
+    config = case_config(label)
+    model = build_model(config, dataset)
+    return Case(model, build_optimizer(model, config.train.learning_rate), NegativeSampler(dataset.train),
+                config.train.batch_size)
+
+
 def measure(label: str, dataset_name: str, epochs: int, evals: int) -> dict:
     configure_torch()
     dataset = load(dataset_name)
-    config = case_config(label)
-    model = build_model(config, dataset)
-    optimizer = build_optimizer(model, config.train.learning_rate)
-    sampler = NegativeSampler(dataset.train)
+    model, optimizer, sampler, batch_size = build_case(label, dataset)
     parts = no_time_yet()
     epoch_seconds = []
     for epoch in range(epochs):
         started = time.perf_counter()
-        train_epoch(model, optimizer, sampler, config.train.batch_size, epoch, parts)
+        train_epoch(model, optimizer, sampler, batch_size, epoch, parts)
         epoch_seconds.append(time.perf_counter() - started)
     evaluator = Evaluator(dataset)
     eval_seconds = []
@@ -93,7 +107,7 @@ def measure(label: str, dataset_name: str, epochs: int, evals: int) -> dict:
         eval_seconds.append(time.perf_counter() - started)
     peak_memory = peak_memory_mb()  # before the profiler's own records
     with torch.profiler.profile() as profiler:
-        train_epoch(model, optimizer, sampler, config.train.batch_size, epochs, no_time_yet())
+        train_epoch(model, optimizer, sampler, batch_size, epochs, no_time_yet())
     return {
         "model": label,
         "data": dataset_name,
@@ -209,17 +223,14 @@ def interleaved(dataset_name: str, epochs: int) -> dict:
     the machine's drift over minutes cannot tilt. Medians over the epochs after the first."""
     configure_torch()
     dataset = load(dataset_name)
-    runs = {}
-    for label in INTERLEAVED_LABELS:
-        config = case_config(label)
-        model = build_model(config, dataset)
-        runs[label] = (model, build_optimizer(model, config.train.learning_rate), NegativeSampler(dataset.train), [])
+    cases = {label: build_case(label, dataset) for label in INTERLEAVED_LABELS}
+    seconds = {label: [] for label in cases}
     for epoch in range(epochs + 1):
-        for model, optimizer, sampler, seconds in runs.values():
+        for label, case in cases.items():
             started = time.perf_counter()
-            train_epoch(model, optimizer, sampler, 2048, epoch, no_time_yet())
-            seconds.append(time.perf_counter() - started)
-    medians = {label: statistics.median(run[3][1:]) for label, run in runs.items()}
+            train_epoch(case.model, case.optimizer, case.sampler, case.batch_size, epoch, no_time_yet())
+            seconds[label].append(time.perf_counter() - started)
+    medians = {label: statistics.median(times[1:]) for label, times in seconds.items()}
     return {"data": dataset_name, "epochs": epochs, "seconds_per_epoch": medians}
 
 
