@@ -149,8 +149,8 @@ def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epo
 
 
 OPERATOR_GROUPS = {  # torch operator -> what it does in these models
-    "aten::_sparse_mm_reduce_impl": "sparse products (propagation, item graph)",
-    "aten::_sparse_mm": "sparse products (propagation, item graph)",
+    "aten::_embedding_bag_forward_only": "sparse products (propagation, item graph)",  # on CPU
+    "aten::_sparse_mm": "sparse products (propagation, item graph)",  # on CUDA
     "aten::addmm": "dense products (projections, gate)",
     "aten::mm": "dense products (projections, gate)",
     "aten::_fused_adam_": "optimiser",

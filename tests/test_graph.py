@@ -13,7 +13,9 @@ from gatedrec.models.graph import (
     light_propagate,
     light_propagate_rows,
     normalized_adjacency,
+    sparse_dense_product,
     spmm,
+    to_torch_csr,
 )
 
 
@@ -51,6 +53,17 @@ def test_propagation_and_its_gradient_match_dense_maths():
     ((ego_ref + dense @ ego_ref + dense @ dense @ ego_ref) / 3 * weights).sum().backward()
     torch.testing.assert_close(grad, ego_ref.grad)
     torch.testing.assert_close(spmm(sparse, ego.detach()), dense @ ego.detach())
+
+
+@pytest.mark.parametrize("shape, density", [((9, 6), 0.3), ((4, 5), 0.0), ((0, 3), 0.5)])
+def test_sparse_dense_product_matches_the_dense_product_with_empty_rows_or_no_entries(shape, density):
+    rng = np.random.default_rng(4)
+    matrix = (rng.random(shape) < density) * rng.random(shape)
+    if shape[0] > 2:
+        matrix[2] = 0  # a row without entries gives a zero row
+    dense = torch.randn(shape[1], 3)
+    product = sparse_dense_product(to_torch_csr(sp.csr_matrix(matrix)), dense)
+    torch.testing.assert_close(product, torch.tensor(matrix, dtype=torch.float32) @ dense)
 
 
 @pytest.mark.parametrize("symmetric", [True, False])

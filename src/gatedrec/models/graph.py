@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 
 def bipartite_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
@@ -73,10 +74,12 @@ class SparseOperator:
 
 
 def sparse_dense_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-    """M X for a torch CSR M. On CPU through the row-parallel reduce kernel: torch's default CSR product
-    zero-fills and copies its output several times over, about three times slower on LightGCN's graphs."""
+    """M X for a torch CSR M. On CPU as a weighted embedding bag per row (row i of the result sums the rows
+    of X at row i's columns, times its values): the same sums in the same order, two to three times faster
+    than torch's CSR kernels, which zero-fill their output and then accumulate into it."""
     if matrix.device.type == "cpu":
-        return torch.sparse.mm(matrix, dense, "sum")
+        return F.embedding_bag(matrix.col_indices(), dense, matrix.crow_indices(), mode="sum",
+                               per_sample_weights=matrix.values(), include_last_offset=True)
     return torch.sparse.mm(matrix, dense)
 
 
