@@ -43,3 +43,25 @@ def test_boundary_tie_takes_lowest_ids():
     scores = torch.zeros(1, 10)
     scores[0, 7] = 1.0
     assert top_k_lowest_id_on_ties(scores, 3).tolist() == [[7, 0, 1]]
+
+
+@pytest.mark.parametrize("score_block, rank_block", [(1 << 24, 1 << 20), (7 * 120, 3 * 120), (120, 120)])
+def test_evaluation_in_blocks_matches_ranking_every_user_at_once(small_generated, monkeypatch, score_block, rank_block):
+    import gatedrec.evaluation.evaluator as evaluator
+
+    dataset = small_generated.dataset
+    monkeypatch.setattr(evaluator, "SCORE_BLOCK_ELEMENTS", score_block)
+    monkeypatch.setattr(evaluator, "RANK_BLOCK_ELEMENTS", rank_block)
+    generator = torch.Generator().manual_seed(0)
+    user_emb = torch.randn(dataset.n_users, 8, generator=generator)
+    item_emb = torch.randn(dataset.n_items, 8, generator=generator).round(decimals=1)  # some tied scores
+    result = evaluator.Evaluator(dataset, topks=(5, 20)).evaluate_embeddings(user_emb, item_emb, "test")
+
+    scores = (user_emb @ item_emb.T).numpy()
+    scores[dataset.train.toarray() > 0] = -np.inf
+    test = dataset.test.toarray() > 0
+    users = np.flatnonzero(test.any(axis=1))
+    ranked = np.stack([np.lexsort((np.arange(dataset.n_items), -scores[user]))[:20] for user in users])
+    expected = per_user_metrics(test[users[:, None], ranked], test[users].sum(axis=1), (5, 20))
+    for name in ("recall@5", "recall@20", "ndcg@20"):
+        assert result[name] == pytest.approx(expected[name].mean())
