@@ -45,13 +45,18 @@ def test_boundary_tie_takes_lowest_ids():
     assert top_k_lowest_id_on_ties(scores, 3).tolist() == [[7, 0, 1]]
 
 
-@pytest.mark.parametrize("score_block, rank_block", [(1 << 24, 1 << 20), (7 * 120, 3 * 120), (120, 120)])
-def test_evaluation_in_blocks_matches_ranking_every_user_at_once(small_generated, monkeypatch, score_block, rank_block):
+@pytest.mark.parametrize(
+    "score_block, rank_block, rank_min_users",
+    [(1 << 24, 1 << 20, 128), (7 * 120, 3 * 120, 1), (7 * 120, 3 * 120, 4), (120, 120, 1)],
+)
+def test_evaluation_in_blocks_matches_ranking_every_user_at_once(small_generated, monkeypatch, score_block, rank_block,
+                                                                 rank_min_users):
     import gatedrec.evaluation.evaluator as evaluator
 
     dataset = small_generated.dataset
     monkeypatch.setattr(evaluator, "SCORE_BLOCK_ELEMENTS", score_block)
     monkeypatch.setattr(evaluator, "RANK_BLOCK_ELEMENTS", rank_block)
+    monkeypatch.setattr(evaluator, "RANK_MIN_USERS", rank_min_users)
     generator = torch.Generator().manual_seed(0)
     user_emb = torch.randn(dataset.n_users, 8, generator=generator)
     item_emb = torch.randn(dataset.n_items, 8, generator=generator).round(decimals=1)  # some tied scores

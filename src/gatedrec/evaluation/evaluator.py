@@ -18,8 +18,11 @@ from gatedrec.evaluation.metrics import METRICS, TOPKS, per_user_metrics
 # users per block of masking, hit finding and metrics (each block costs a fixed overhead in SciPy and NumPy)
 SCORE_BLOCK_ELEMENTS = 1 << 24
 # scores computed and ranked at once: 4 MB, which stay in the cache from the product to the top-k (a fifth
-# faster on Baby than ranking a whole block's 64 MB of scores)
+# faster on Baby than ranking a whole block's 64 MB of scores), when that is at least RANK_MIN_USERS users;
+# with more items the product and top-k over so few users cost more than the cache saves (a third more at
+# 50,000 items), and whole blocks are ranked
 RANK_BLOCK_ELEMENTS = 1 << 20
+RANK_MIN_USERS = 128
 
 
 class Evaluator:
@@ -69,7 +72,9 @@ class Evaluator:
         all_users = np.flatnonzero(np.diff(held_out.indptr) > 0)
         (users,) = self.group.shard((all_users,))
         block = max(1, SCORE_BLOCK_ELEMENTS // max(1, self.dataset.n_items))
-        rank_block = max(1, RANK_BLOCK_ELEMENTS // max(1, self.dataset.n_items))
+        rank_block = RANK_BLOCK_ELEMENTS // max(1, self.dataset.n_items)
+        if rank_block < RANK_MIN_USERS:
+            rank_block = block
         names = [f"{metric}@{k}" for metric in METRICS for k in self.topks]
         totals = np.zeros(len(names))
         # one score buffer for the whole pass, not one per block: page faults on fresh buffers cost time
