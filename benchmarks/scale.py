@@ -74,7 +74,7 @@ def train_one_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int)
     parts = no_time_yet()
     with progress_bar() as bar:
         task = bar.add_task("epoch", total=sampler.n_batches(batch_size), unit="batch")
-        train_epoch(model, optimizer, sampler, batch_size, 0, parts, lambda: bar.advance(task))
+        train_epoch(model, optimizer, sampler, batch_size, 0, parts, on_batch=lambda: bar.advance(task))
     return parts
 
 

@@ -36,6 +36,10 @@ def test_two_processes_match_one(tmp_path, small_folder, model):
     assert two["processes"] == 2 and one["processes"] == 1
     assert two["epochs_run"] == one["epochs_run"] == 6
     assert two["valid"]["recall@20"] == pytest.approx(one["valid"]["recall@20"], abs=TOLERANCE)
-    assert two["test"]["recall@20"] == pytest.approx(one["test"]["recall@20"], abs=TOLERANCE)
+    # epoch by epoch, not only at the best epoch: two nearly equal epochs may swap which one is best, and
+    # test Recall@20 at the best epoch then compares different epochs
+    for step_two, step_one in zip(two["history"], one["history"], strict=True):
+        assert step_two["recall@20"] == pytest.approx(step_one["recall@20"], abs=TOLERANCE)
+        assert step_two["loss"] == pytest.approx(step_one["loss"], rel=0.01)
     log_lines = (tmp_path / "two" / "train.log").read_text().splitlines()
     assert sum(line.startswith("epoch") for line in log_lines) == 6  # rank 0 alone writes

@@ -37,6 +37,23 @@ def test_two_modality_gate_is_a_sigmoid_of_an_affine_map():
     torch.testing.assert_close(fusion.weights(projected)[:, 0], torch.sigmoid(logits))
 
 
+@pytest.mark.parametrize("gate", ["element", "scalar"])
+def test_two_modality_gate_backward_gives_autograds_gradients(gate):
+    fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate=gate, feature_norm="l2")
+    upstream = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+
+    def gradients(content):
+        fusion.zero_grad()
+        (content * upstream).sum().backward()
+        return {name: parameter.grad.clone() for name, parameter in fusion.named_parameters()}
+
+    by_hand, by_autograd = gradients(fusion()), gradients(fusion.fused()[0])
+    assert set(by_hand) == {"projections.0.weight", "projections.0.bias", "projections.1.weight",
+                            "projections.1.bias", "gate.weight", "gate.bias"}
+    for name, grad in by_autograd.items():
+        torch.testing.assert_close(by_hand[name], grad, msg=name)
+
+
 def test_scalar_gate_has_one_weight_per_modality():
     fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate="scalar", feature_norm="l2")
     content, weights = fusion.fused()
@@ -103,6 +120,11 @@ def test_bfloat16_products_give_float32_content_close_to_full_precision():
     assert content.dtype == torch.float32
     torch.testing.assert_close(content, full(), atol=2e-2, rtol=2e-2)
     assert not torch.equal(content, full())
+    content.sum().backward()
+    full().sum().backward()
+    for (name, grad), reference in zip(half.named_parameters(), full.parameters()):
+        assert grad.grad.dtype == torch.float32
+        torch.testing.assert_close(grad.grad, reference.grad, atol=5e-2, rtol=5e-2, msg=name)
     for name, share in half.modality_shares().items():
         np.testing.assert_allclose(share, full.modality_shares()[name], atol=2e-2)
     with torch.no_grad():  # loading other features into the buffers is seen by the products

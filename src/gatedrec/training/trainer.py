@@ -30,6 +30,7 @@ from gatedrec.runtime import configure_torch
 from gatedrec.training.sampling import NegativeSampler, PairScorer, prefetched
 
 VALID_METRIC = "recall@20"
+Tables = tuple[torch.Tensor, torch.Tensor]  # final user and item embeddings
 REPORTED_METRICS = ("recall@20", "ndcg@20")
 
 
@@ -69,12 +70,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def epoch_start_scorer(model: Recommender) -> PairScorer:
+def epoch_start_scorer(model: Recommender, tables: Tables | None = None) -> PairScorer:
     """Scores by the model as it stands at the epoch's start, for choosing hard negatives: one full forward
-    pass per epoch instead of one per batch, the scores at most one epoch stale. Scored on the CPU with
-    NumPy (the tables copied once from a GPU): for these small gathers twice as fast as torch's indexing."""
-    model.eval()
-    user_table, item_table = (table.cpu().numpy() for table in model.embeddings())
+    pass per epoch instead of one per batch, the scores at most one epoch stale; none at all when the
+    final embeddings of the model as it stands are at hand (``tables``, from the validation pass that
+    ended the previous epoch). Scored on the CPU with NumPy (the tables copied once from a GPU): for these
+    small gathers twice as fast as torch's indexing."""
+    if tables is None:
+        model.eval()
+        tables = model.embeddings()
+    user_table, item_table = (table.cpu().numpy() for table in tables)
 
     def score(users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return np.einsum("kbd,bd->kb", item_table[items], user_table[users])
@@ -82,13 +87,13 @@ def epoch_start_scorer(model: Recommender) -> PairScorer:
     return score
 
 
-def epoch_batches(model: Recommender, sampler: NegativeSampler, batch_size: int, seed: int,
-                  epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def epoch_batches(model: Recommender, sampler: NegativeSampler, batch_size: int, seed: int, epoch: int,
+                  tables: Tables | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Starts an epoch (the hard negatives' scorer, train mode, the model's per-epoch resampling) and gives
     its batches, drawn in the background; all randomness from (seed, epoch), so a resumed run draws what an
-    uninterrupted one did."""
+    uninterrupted one did. ``tables``: the model's final embeddings as it stands, when already computed."""
     candidates = model.negative_candidates
-    score = epoch_start_scorer(model) if candidates > 1 else None
+    score = epoch_start_scorer(model, tables) if candidates > 1 else None
     model.train()
     model.start_epoch(np.random.default_rng([seed, epoch, 1]))
     return prefetched(sampler.epoch(batch_size, np.random.default_rng([seed, epoch]), candidates, score))
@@ -113,6 +118,7 @@ class Trainer:
         self.evaluator = Evaluator(dataset, mask_valid=config.train.mask_valid, group=self.group)
         self.state = TrainingState()
         self.best_in_memory: dict | None = None
+        self.validated_tables: Tables | None = None  # the last validation's embeddings, until training resumes
 
     # ---- run folder -------------------------------------------------------------------------
     def path(self, name: str) -> Path | None:
@@ -175,7 +181,8 @@ class Trainer:
         torch.manual_seed(seed * 1_000_003 + epoch)
         started = time.perf_counter()
         total_loss, n_batches = 0.0, 0
-        for arrays in epoch_batches(self.model, self.sampler, self.config.train.batch_size, seed, epoch):
+        tables, self.validated_tables = self.validated_tables, None
+        for arrays in epoch_batches(self.model, self.sampler, self.config.train.batch_size, seed, epoch, tables):
             batch = [torch.from_numpy(array).to(self.device) for array in self.group.shard(arrays)]
             self.optimizer.zero_grad(set_to_none=True)
             if len(batch[0]):
@@ -196,7 +203,8 @@ class Trainer:
     def validate(self, epoch: int, loss: float) -> None:
         self.model.eval()
         started = time.perf_counter()
-        valid = self.evaluator.evaluate(self.model, "valid")
+        self.validated_tables = self.model.embeddings()
+        valid = self.evaluator.evaluate_embeddings(*self.validated_tables, "valid")
         self.state.eval_seconds.append(time.perf_counter() - started)
         score = valid[VALID_METRIC]
         improved = score > self.state.best_score
@@ -221,6 +229,7 @@ class Trainer:
             self.model.load_state_dict(self.best_in_memory)
 
     def finish(self) -> dict:
+        self.validated_tables = None
         self.load_best()
         self.model.eval()
         valid = self.evaluator.evaluate(self.model, "valid")
