@@ -1,12 +1,8 @@
-import threading
-import time
-
 import numpy as np
-import pytest
 import scipy.sparse as sp
 
-from gatedrec.training import NegativeSampler
-from gatedrec.training.sampling import packed_bits, prefetched
+from gatedrec.training import NegativeSampler, sampling
+from gatedrec.training.sampling import packed_bits
 
 
 def test_negatives_are_never_training_positives():
@@ -49,22 +45,40 @@ def test_user_with_every_item_is_not_trained():
     assert set(sampler.users.tolist()) == {1}
 
 
-def test_hard_negative_is_the_best_scored_of_its_candidates():
+def test_hard_negative_is_the_best_scored_of_its_candidates(monkeypatch):
+    monkeypatch.setattr(sampling, "HARD_NEGATIVE_CHUNK", 10)  # several chunks per epoch
     rng = np.random.default_rng(2)
     train = sp.csr_matrix((rng.random((40, 30)) < 0.2).astype(np.float32))
     sampler = NegativeSampler(train)
     dense = train.toarray() > 0
-    seen = []
+    scored_users, drawn = [], []
 
     def score_by_item_id(users, items):
-        seen.append(items.copy())
+        scored_users.append(users.copy())
+        drawn.append(items.copy())
         return items.astype(float)
 
-    for users, positives, negatives in sampler.epoch(16, rng, candidates=5, score=score_by_item_id):
-        drawn = seen[-1]
-        assert drawn.shape == (5, len(users))
-        assert not np.any(dense[users[None, :], drawn])
-        np.testing.assert_array_equal(negatives, drawn.max(axis=0))
+    batches = list(sampler.epoch(16, rng, candidates=5, score=score_by_item_id))
+    users, negatives = (np.concatenate([batch[index] for batch in batches]) for index in (0, 2))
+    drawn = np.concatenate(drawn, axis=1)
+    assert drawn.shape == (5, sampler.n_pairs)
+    np.testing.assert_array_equal(np.concatenate(scored_users), users)
+    assert not np.any(dense[users[None, :], drawn])
+    np.testing.assert_array_equal(negatives, drawn.max(axis=0))
+
+
+def test_hard_negatives_do_not_depend_on_the_number_of_threads(monkeypatch):
+    monkeypatch.setattr(sampling, "HARD_NEGATIVE_CHUNK", 7)
+    rng = np.random.default_rng(5)
+    train = sp.csr_matrix((rng.random((60, 40)) < 0.2).astype(np.float32))
+    sampler = NegativeSampler(train)
+    scores = rng.standard_normal((60, 40))
+
+    def epoch_negatives(workers):
+        batches = sampler.epoch(16, np.random.default_rng(6), 4, lambda users, items: scores[users, items], workers)
+        return np.concatenate([batch[2] for batch in batches])
+
+    np.testing.assert_array_equal(epoch_negatives(1), epoch_negatives(3))
 
 
 def test_hard_negatives_are_harder_than_uniform_ones():
@@ -77,26 +91,3 @@ def test_hard_negatives_are_harder_than_uniform_ones():
         return np.concatenate([batch[2] for batch in batches])
 
     assert negatives(8).mean() > negatives(1).mean() + 20
-
-
-def test_prefetched_gives_every_item_in_order_and_raises_the_producers_error():
-    assert list(prefetched(iter(range(50)), depth=2)) == list(range(50))
-
-    def failing():
-        yield 1
-        raise ValueError("broken batch")
-
-    stream = prefetched(failing())
-    assert next(stream) == 1
-    with pytest.raises(ValueError, match="broken batch"):
-        next(stream)
-
-
-def test_prefetched_stops_its_thread_when_the_consumer_leaves_early():
-    stream = prefetched(iter(range(10_000)), depth=2)
-    assert next(stream) == 0
-    stream.close()
-    deadline = time.monotonic() + 5
-    while any(t.name == "batch-prefetch" for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not any(t.name == "batch-prefetch" for t in threading.enumerate())

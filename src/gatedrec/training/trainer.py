@@ -27,7 +27,7 @@ from gatedrec.io import write_atomic, write_json
 from gatedrec.models import Recommender, model_class
 from gatedrec.progress import console, progress_bar
 from gatedrec.runtime import configure_torch
-from gatedrec.training.sampling import NegativeSampler, PairScorer, prefetched
+from gatedrec.training.sampling import NegativeSampler, PairScorer
 
 VALID_METRIC = "recall@20"
 Tables = tuple[torch.Tensor, torch.Tensor]  # final user and item embeddings
@@ -82,7 +82,7 @@ def epoch_start_scorer(model: Recommender, tables: Tables | None = None) -> Pair
     user_table, item_table = (table.cpu().numpy() for table in tables)
 
     def score(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return np.einsum("kbd,bd->kb", item_table[items], user_table[users])
+        return np.einsum("kbd,bd->kb", np.take(item_table, items, axis=0), np.take(user_table, users, axis=0))
 
     return score
 
@@ -90,13 +90,13 @@ def epoch_start_scorer(model: Recommender, tables: Tables | None = None) -> Pair
 def epoch_batches(model: Recommender, sampler: NegativeSampler, batch_size: int, seed: int, epoch: int,
                   tables: Tables | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Starts an epoch (the hard negatives' scorer, train mode, the model's per-epoch resampling) and gives
-    its batches, drawn in the background; all randomness from (seed, epoch), so a resumed run draws what an
-    uninterrupted one did. ``tables``: the model's final embeddings as it stands, when already computed."""
+    its batches; all randomness from (seed, epoch), so a resumed run draws what an uninterrupted one did.
+    ``tables``: the model's final embeddings as it stands, when already computed."""
     candidates = model.negative_candidates
     score = epoch_start_scorer(model, tables) if candidates > 1 else None
     model.train()
     model.start_epoch(np.random.default_rng([seed, epoch, 1]))
-    return prefetched(sampler.epoch(batch_size, np.random.default_rng([seed, epoch]), candidates, score))
+    return sampler.epoch(batch_size, np.random.default_rng([seed, epoch]), candidates, score, torch.get_num_threads())
 
 
 def peak_memory_mb() -> float:
