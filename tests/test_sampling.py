@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from gatedrec.training import NegativeSampler, sampling
@@ -32,11 +33,23 @@ def test_positives_bitmap_answers_as_the_sorted_pairs_do():
     expected[keys] = True
     np.testing.assert_array_equal(sampler.positive_bits, np.packbits(expected, bitorder="little"))
     users, items = np.divmod(np.arange(train.shape[0] * train.shape[1]), train.shape[1])
-    from_bitmap = sampler.is_positive(users, items)
-    sampler.positive_bits = None  # the binary search larger data sets use
-    np.testing.assert_array_equal(from_bitmap, sampler.is_positive(users, items))
-    np.testing.assert_array_equal(from_bitmap, train.toarray().ravel() > 0)
+    np.testing.assert_array_equal(sampler.is_positive(users, items), train.toarray().ravel() > 0)
     assert not packed_bits(np.array([], dtype=np.int64), 20).any()
+
+
+@pytest.mark.parametrize("max_bits", [64, 1024])
+def test_hashed_bitmap_of_a_large_data_set_answers_exactly(monkeypatch, max_bits):
+    """Beyond BITMAP_MAX_BITS user x item pairs the bitmap is hashed: a set bit may be another pair's, so
+    those draws are confirmed by searching the sorted pairs (at 64 bits nearly every bit is set)."""
+    monkeypatch.setattr(sampling, "BITMAP_MAX_BITS", max_bits)
+    rng = np.random.default_rng(4)
+    train = sp.csr_matrix((rng.random((41, 31)) < 0.1).astype(np.float32))
+    sampler = NegativeSampler(train)
+    assert sampler.hash_bits is not None and len(sampler.positive_bits) * 8 <= max_bits
+    users, items = np.divmod(np.arange(train.shape[0] * train.shape[1]), train.shape[1])
+    np.testing.assert_array_equal(sampler.is_positive(users, items), train.toarray().ravel() > 0)
+    for users, _, negatives in sampler.epoch(32, rng):
+        assert not np.any(train.toarray()[users, negatives] > 0)
 
 
 def test_user_with_every_item_is_not_trained():

@@ -216,7 +216,7 @@ class _TwoModalityGate(torch.autograd.Function):
         difference = first.float().sub_(second)
         ctx.save_for_backward(gate, difference, joint, gate_weight)
         ctx.transposes = (first_transpose, second_transpose)
-        return torch.addcmul(second, gate, difference)  # float32: gate and difference are
+        return torch.addcmul(second, gate, difference)  # in float32, as gate and difference are
 
     @staticmethod
     def backward(ctx, grad_content):

@@ -30,8 +30,8 @@ from gatedrec.runtime import configure_torch
 from gatedrec.training.sampling import NegativeSampler, PairScorer
 
 VALID_METRIC = "recall@20"
-Tables = tuple[torch.Tensor, torch.Tensor]  # final user and item embeddings
 REPORTED_METRICS = ("recall@20", "ndcg@20")
+Tables = tuple[torch.Tensor, torch.Tensor]  # final user and item embeddings
 
 
 @dataclass
