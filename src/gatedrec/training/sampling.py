@@ -91,16 +91,18 @@ class NegativeSampler:
 
     def epoch_hardest_negatives(self, users: np.ndarray, rng: np.random.Generator, candidates: int,
                                 score: PairScorer, workers: int = 1) -> np.ndarray:
-        """hardest_negatives for every pair of an epoch, HARD_NEGATIVE_CHUNK pairs at a time on ``workers``
-        threads (NumPy lets go of the interpreter while it draws, gathers and multiplies), each chunk with its
-        own random stream spawned from ``rng``: the draws do not depend on which thread takes which chunk.
-        Drawn while the model waits, they take half the time of drawing them batch by batch in a thread
-        beside the training step, which competed with it for the cores."""
-        starts = range(0, len(users), HARD_NEGATIVE_CHUNK)
+        """hardest_negatives for every pair of an epoch, in equal chunks of at most HARD_NEGATIVE_CHUNK pairs
+        on ``workers`` threads (NumPy lets go of the interpreter while it draws, gathers and multiplies), each
+        chunk with its own random stream spawned from ``rng``: the draws do not depend on which thread takes
+        which chunk. Drawn while the model waits, they take half the time of drawing them batch by batch in
+        a thread beside the training step, which competed with it for the cores."""
+        n_chunks = -(-len(users) // HARD_NEGATIVE_CHUNK)
+        size = -(-len(users) // max(1, n_chunks))  # equal chunks keep the threads equally busy
+        starts = range(0, len(users), max(1, size))
         streams = rng.spawn(len(starts))
 
         def chunk(start: int, stream: np.random.Generator) -> np.ndarray:
-            return self.hardest_negatives(users[start : start + HARD_NEGATIVE_CHUNK], stream, candidates, score)
+            return self.hardest_negatives(users[start : start + size], stream, candidates, score)
 
         if workers == 1 or len(starts) == 1:
             chunks = list(map(chunk, starts, streams))
