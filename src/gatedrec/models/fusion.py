@@ -129,10 +129,10 @@ class ModalityFusion(nn.Module):
         """Each feature table in the products' number type with a contiguous copy of its transpose, kept
         until the tables change: the weights' gradient X^T G reads X^T row by row, a third faster than
         through a transposed view of X."""
-        key = ("transposed", *((table.data_ptr(), table._version) for table in self.product_features()))
+        tables = self.product_features()
+        key = tuple((table.data_ptr(), table._version) for table in tables)
         if self.transposed_features is None or self.transposed_features[0] != key:
-            tables = [(table, table.t().contiguous()) for table in self.product_features()]
-            self.transposed_features = (key, tables)
+            self.transposed_features = (key, [(table, table.t().contiguous()) for table in tables])
         return self.transposed_features[1]
 
     def product_dtype(self) -> torch.dtype:
