@@ -6,7 +6,11 @@ data sets of its mean valid Recall@20 divided by the best point's on that data s
 default serves both data sets well. Test metrics are not read. Runs go two at a time, one thread each;
 finished runs are kept in results/tune_runs.json and not repeated.
 
-    python benchmarks/tune_defaults.py [--models bpr,lightgcn,rlmultimodalrec] [--seeds 1,2]
+Then each key of the YAML's ``sweep`` is varied alone around the chosen point, over ``--sweep-seeds``. Its
+values are listed cheapest first, and the first whose score is within SWEEP_TOLERANCE of the best is chosen:
+a difference that small is noise between seeds, and the cheaper model then serves as well.
+
+    python benchmarks/tune_defaults.py [--models bpr,lightgcn,rlmultimodalrec] [--seeds 1,2] [--sweep-seeds 1,2,3]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from gatedrec.models import MODELS, model_spec  # noqa: E402
 
 TUNING_DATASETS = ("amazon-scientific-mm", "lastfm-2k-multimodal")
 RUNS_FILE = RESULTS / "tune_runs.json"
+SWEEP_TOLERANCE = 0.005
 
 
 def grid_points(model: str) -> list[dict]:
@@ -60,9 +65,15 @@ def run_missing(jobs: list[tuple], runs: dict) -> None:
             print(f"[{done}/{len(missing)}] {key}: valid recall@20 {runs[key]['valid_recall@20']:.4f}", flush=True)
 
 
-def choose(model: str, seeds: list[int], runs: dict) -> tuple[dict, list[dict]]:
+def sweep_points(model: str, centre: dict) -> dict[str, list[dict]]:
+    """For each swept key, the centre point with that key set to each of its values (cheapest first)."""
+    return {key: [{**centre, key: value} for value in values] for key, values in model_spec(model).get("sweep", {}).items()}
+
+
+def scored(model: str, points: list[dict], seeds: list[int], runs: dict) -> list[dict]:
+    """Each point's mean valid Recall@20 per data set and its score, in the order given."""
     rows = []
-    for point in grid_points(model):
+    for point in points:
         means = {
             dataset: statistics.fmean(runs[point_key(model, dataset, point, seed)]["valid_recall@20"] for seed in seeds)
             for dataset in TUNING_DATASETS
@@ -71,14 +82,24 @@ def choose(model: str, seeds: list[int], runs: dict) -> tuple[dict, list[dict]]:
     best = {dataset: max(row["valid_recall@20"][dataset] for row in rows) for dataset in TUNING_DATASETS}
     for row in rows:
         row["score"] = statistics.fmean(row["valid_recall@20"][d] / best[d] for d in TUNING_DATASETS)
-    rows.sort(key=lambda row: -row["score"])
+    return rows
+
+
+def choose(model: str, seeds: list[int], runs: dict) -> tuple[dict, list[dict]]:
+    rows = sorted(scored(model, grid_points(model), seeds, runs), key=lambda row: -row["score"])
     return rows[0]["point"], rows
+
+
+def choose_swept(model: str, key: str, points: list[dict], seeds: list[int], runs: dict) -> tuple[dict, list[dict]]:
+    rows = scored(model, points, seeds, runs)
+    top = max(row["score"] for row in rows)
+    return next(row["point"] for row in rows if row["score"] >= top - SWEEP_TOLERANCE), rows
 
 
 def markdown(chosen: dict, tables: dict) -> str:
     lines = []
-    for model, rows in tables.items():
-        lines += [f"## {model}: chosen {chosen[model]}", "",
+    for name, rows in tables.items():
+        lines += [f"## {name}: chosen {chosen[name]}", "",
                   "| point | " + " | ".join(f"valid R@20 {d}" for d in TUNING_DATASETS) + " | score |",
                   "|---|" + "---|" * (len(TUNING_DATASETS) + 1)]
         for row in rows:
@@ -98,13 +119,17 @@ def provenance(jobs: list[tuple], runs: dict) -> str:
     return "".join(f"\n{count} of the runs above: {note}.\n" for note, count in notes.items())
 
 
+def seed_list(text: str) -> list[int]:
+    return [int(seed) for seed in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="bpr,lightgcn,rlmultimodalrec")
     parser.add_argument("--seeds", default="1,2")
+    parser.add_argument("--sweep-seeds", default="1,2,3")
     args = parser.parse_args()
-    seeds = [int(seed) for seed in args.seeds.split(",")]
-    models = args.models.split(",")
+    seeds, sweep_seeds, models = seed_list(args.seeds), seed_list(args.sweep_seeds), args.models.split(",")
     runs = load_json(RUNS_FILE)
     jobs = [(m, d, p, s) for m in models for d in TUNING_DATASETS for p in grid_points(m) for s in seeds]
     run_missing(jobs, runs)
@@ -112,10 +137,19 @@ def main() -> None:
     for model in MODELS:
         if all(point_key(model, d, p, s) in runs for d in TUNING_DATASETS for p in grid_points(model) for s in seeds):
             chosen[model], tables[model] = choose(model, seeds, runs)
+    sweeps = {(model, key): points for model in models if model in chosen
+              for key, points in sweep_points(model, chosen[model]).items()}
+    sweep_jobs = [(m, d, p, s) for (m, _), points in sweeps.items() for d in TUNING_DATASETS for p in points for s in sweep_seeds]
+    run_missing(sweep_jobs, runs)
+    for (model, key), points in sweeps.items():
+        name = f"{model}, {key} around that point (seeds {args.sweep_seeds}, cheapest first)"
+        chosen[name], tables[name] = choose_swept(model, key, points, sweep_seeds, runs)
     intro = (f"Validation Recall@20, mean over seeds {args.seeds}; score = mean over data sets of the ratio to the "
-             f"best point there. Machine: {machine()}, two runs at a time, one thread each.\n\n")
-    save_report("tune_defaults", {"chosen": chosen, "tables": tables, "seeds": seeds},
-                "# Choosing the defaults on validation\n\n" + intro + markdown(chosen, tables) + provenance(jobs, runs))
+             f"best point there. A swept key takes the first (cheapest) value within {SWEEP_TOLERANCE} of the best "
+             f"score. Machine: {machine()}, two runs at a time, one thread each.\n\n")
+    save_report("tune_defaults", {"chosen": chosen, "tables": tables, "seeds": seeds, "sweep_seeds": sweep_seeds},
+                "# Choosing the defaults on validation\n\n" + intro + markdown(chosen, tables)
+                + provenance(jobs + sweep_jobs, runs))
 
 
 if __name__ == "__main__":

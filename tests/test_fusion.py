@@ -38,9 +38,10 @@ def test_two_modality_gate_is_a_sigmoid_of_an_affine_map():
 
 
 @pytest.mark.parametrize("gate", ["element", "scalar"])
-def test_two_modality_gate_backward_gives_autograds_gradients(gate):
-    fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate=gate, feature_norm="l2")
-    upstream = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("dim", [4, 2])  # 5- and 3-d features: both narrower than 2 dim, then only the text
+def test_two_modality_gate_backward_gives_autograds_gradients(gate, dim):
+    fusion = ModalityFusion(modalities(), dim=dim, fusion="gate", gate=gate, feature_norm="l2")
+    upstream = torch.randn(6, dim, generator=torch.Generator().manual_seed(0))
 
     def gradients(content):
         fusion.zero_grad()

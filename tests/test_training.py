@@ -7,6 +7,7 @@ from gatedrec.config import RunConfig
 from gatedrec.data import load_mmrec
 from gatedrec.errors import GatedRecError
 from gatedrec.training import Trainer
+from gatedrec.training.trainer import build_optimizer
 
 
 def config_for(model, **train):
@@ -150,6 +151,26 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, small_gen
     )
     assert resumed["history"] == uninterrupted["history"]
     assert resumed["test"] == uninterrupted["test"]
+
+
+def test_optimizer_merges_parameter_groups_with_the_same_settings(small_generated):
+    config = config_for("rlmultimodalrec")
+    model = Trainer(config, small_generated.dataset, quiet=True).model
+    optimizer = build_optimizer(model, 0.01)
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0, 0.01]  # projections and gate as one
+    assert sum(len(group["params"]) for group in optimizer.param_groups) == len(list(model.parameters()))
+    config.apply({"gate_weight_decay": 0.1, "content_lr_scale": 2.0})
+    model = Trainer(config, small_generated.dataset, quiet=True).model
+    settings = [(group["weight_decay"], group["lr"]) for group in build_optimizer(model, 0.01).param_groups]
+    assert settings == [(0, 0.01), (0.01, 0.02), (0.1, 0.02)]
+
+
+def test_resume_with_an_optimizer_state_of_other_parameters_is_refused(tmp_path, small_generated):
+    Trainer(config_for("rlmultimodalrec", epochs=1), small_generated.dataset, tmp_path, quiet=True).fit()
+    other = config_for("rlmultimodalrec", epochs=2)
+    other.apply({"gate_weight_decay": 0.1})  # the gate in a group of its own: three groups, not two
+    with pytest.raises(GatedRecError, match="last.pt.*start the run without --resume"):
+        Trainer(other, small_generated.dataset, tmp_path, quiet=True).fit(resume=True)
 
 
 def test_early_stopping_respects_patience(small_generated):

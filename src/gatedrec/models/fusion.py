@@ -198,11 +198,12 @@ class ModalityFusion(nn.Module):
 
 class _TwoModalityGate(torch.autograd.Function):
     """c = p^2 + g ⊙ (p^1 - p^2), g = sigmoid(W_g [p^1 || p^2] + b_g), p^m = X_m W_m^T + b_m, with the
-    products in the feature tables' number type and the rest in float32, and the backward written by hand:
-    for h = dc ⊙ g and l = dc ⊙ (p^1 - p^2) ⊙ g ⊙ (1 - g) (summed over dimensions for a scalar gate),
-    dp^1 = h + (l W_g)^1, dp^2 = dc - h + (l W_g)^2, dW_m = (X_m^T dp^m)^T. Autograd's version of the same
-    graph casts, stacks and zero-fills a dozen more item-sized buffers per step and reads each X_m through
-    a transposed view (tables: (X_m, X_m^T) per modality)."""
+    products in the feature tables' number type and the rest in float32, and the backward written by hand.
+    For h^1 = dc ⊙ g, h^2 = dc - h^1 and l = dc ⊙ (p^1 - p^2) ⊙ g ⊙ (1 - g) (summed over dimensions for a
+    scalar gate), with W_g^m the block of W_g that reads p^m: dp^m = h^m + l W_g^m, dW_m = dp^m^T X_m,
+    dW_g^m = l^T p^m. Autograd's version of the same graph casts, stacks and zero-fills a dozen more
+    item-sized buffers per step and reads each X_m through a transposed view (tables: (X_m, X_m^T) per
+    modality)."""
 
     @staticmethod
     def forward(ctx, first_weight, first_bias, second_weight, second_bias, gate_weight, gate_bias, tables):
@@ -211,32 +212,56 @@ class _TwoModalityGate(torch.autograd.Function):
         first = torch.addmm(first_bias.to(dtype), first_table, first_weight.to(dtype).t())
         second = torch.addmm(second_bias.to(dtype), second_table, second_weight.to(dtype).t())
         joint = torch.cat([first, second], dim=1)
-        gate_weight = gate_weight.to(dtype)
-        gate = torch.addmm(gate_bias.to(dtype), joint, gate_weight.t()).float().sigmoid_()
+        gate = torch.addmm(gate_bias.to(dtype), joint, gate_weight.to(dtype).t()).float().sigmoid_()
         difference = first.float().sub_(second)
-        ctx.save_for_backward(gate, difference, joint, gate_weight)
+        ctx.save_for_backward(gate, difference, joint, first_weight, first_bias, second_weight, second_bias, gate_weight)
         ctx.transposes = (first_transpose, second_transpose)
         return torch.addcmul(second, gate, difference)  # in float32, as gate and difference are
 
     @staticmethod
     def backward(ctx, grad_content):
-        gate, difference, joint, gate_weight = ctx.saved_tensors
-        dtype = joint.dtype
-        through_gate = grad_content * gate
-        grad_logits = through_gate * difference
+        gate, difference, joint, *weights_and_biases, gate_weight = ctx.saved_tensors
+        through_first = grad_content * gate
+        grad_logits = through_first * difference
         if gate.shape[1] == 1:
             grad_logits = grad_logits.sum(dim=1, keepdim=True)
         grad_logits.addcmul_(grad_logits, gate, value=-1.0)
-        grad_logits_products = grad_logits.to(dtype)
-        grad_joint = grad_logits_products @ gate_weight
-        dim = through_gate.shape[1]
-        # each projection's gradient summed in float32 and written once in the products' type
-        grad_first = torch.add(through_gate, grad_joint[:, :dim], out=joint.new_empty(grad_content.shape))
-        grad_second = torch.add(grad_content - through_gate, grad_joint[:, dim:], out=joint.new_empty(grad_content.shape))
-        grads = []
-        for grad, transpose in zip((grad_first, grad_second), ctx.transposes):
-            grads += [(transpose @ grad).t().float().contiguous(), grad.sum(dim=0, dtype=torch.float32)]
-        return *grads, (grad_logits_products.t() @ joint).float(), grad_logits.sum(dim=0), None
+        dim = grad_content.shape[1]
+        logits_products, logits_sum = grad_logits.to(joint.dtype), grad_logits.sum(dim=0)
+        grads, gate_grads = [], []
+        for index, through in enumerate((through_first, grad_content - through_first)):
+            weight, bias = weights_and_biases[2 * index: 2 * index + 2]
+            block = slice(index * dim, (index + 1) * dim)
+            route = _feature_route if ctx.transposes[index].shape[0] < 2 * dim else _projection_route
+            *projection_grads, gate_grad = route(ctx.transposes[index], through, logits_products, logits_sum,
+                                                 gate_weight[:, block], weight, bias, joint[:, block])
+            grads += projection_grads
+            gate_grads.append(gate_grad)
+        return *grads, torch.cat(gate_grads, dim=1), logits_sum, None
+
+
+def _projection_route(transpose, through, logits_products, logits_sum, gate_block, weight, bias, projected):
+    """One modality's gradients through dp = h + l W_g^m: dW = (X^T dp)^T, db = Σ dp, dW_g^m = l^T p. Its
+    products cost D + 2 dim per item and output dimension (D = the features' width)."""
+    dtype = transpose.dtype
+    through_gate = logits_products @ gate_block.to(dtype)
+    grad_projected = torch.add(through, through_gate, out=through_gate.new_empty(through.shape))
+    weight_grad = (transpose @ grad_projected).t().float()
+    gate_grad = (logits_products.t() @ projected).float()
+    return weight_grad, grad_projected.sum(dim=0, dtype=torch.float32), gate_grad
+
+
+def _feature_route(transpose, through, logits_products, logits_sum, gate_block, weight, bias, projected):
+    """The same gradients from the features' side: with A = X^T h and B = X^T l, dW = (A + B W_g^m)^T,
+    db = Σ h + (Σ l) W_g^m and dW_g^m = B^T W^T + (Σ l) b^T. Its products cost 2 D per item and output
+    dimension: cheaper than the projection route when the features are narrower than twice the output."""
+    dtype = transpose.dtype
+    by_through = (transpose @ through.to(dtype)).float()
+    by_logits = (transpose @ logits_products).float()
+    weight_grad = torch.addmm(by_through, by_logits, gate_block).t()
+    bias_grad = through.sum(dim=0) + logits_sum @ gate_block
+    gate_grad = torch.addmm(torch.outer(logits_sum, bias), by_logits.t(), weight.t())
+    return weight_grad, bias_grad, gate_grad
 
 
 class RawProjections(nn.Module):

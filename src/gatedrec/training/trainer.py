@@ -53,11 +53,16 @@ def build_model(config: RunConfig, dataset: Dataset) -> Recommender:
 
 
 def build_optimizer(model: Recommender, learning_rate: float) -> torch.optim.Adam:
-    groups = [dict(group) for group in model.parameter_groups()]
-    for group in groups:
-        group["lr"] = learning_rate * group.pop("lr_scale", 1.0)
+    """Adam over the model's parameter groups, groups with the same settings merged: the fused kernel then
+    updates them in one call (each call costs about as much as updating a few hundred thousand numbers)."""
+    merged: dict[tuple, dict] = {}
+    for group in model.parameter_groups():
+        settings = {key: value for key, value in group.items() if key not in ("params", "lr_scale")}
+        settings["lr"] = learning_rate * group.get("lr_scale", 1.0)
+        key = tuple(sorted(settings.items()))
+        merged.setdefault(key, {**settings, "params": []})["params"] += list(group["params"])
     # the fused kernel updates all parameters in one pass: several times faster than the default on CPU
-    return torch.optim.Adam(groups, lr=learning_rate, fused=True)
+    return torch.optim.Adam(list(merged.values()), lr=learning_rate, fused=True)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -147,7 +152,13 @@ class Trainer:
             raise GatedRecError(f"nothing to resume: '{path}' does not exist; start the run without --resume")
         payload = torch.load(path, map_location=self.device, weights_only=False)
         self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
+        try:
+            self.optimizer.load_state_dict(payload["optimizer"])
+        except ValueError as error:
+            raise GatedRecError(
+                f"cannot resume from '{path}': its optimizer state does not fit this model's parameters ({error}); "
+                "it was written by another version or configuration: start the run without --resume"
+            ) from None
         self.state = TrainingState(**payload["state"])
         self.log(f"resumed from epoch {self.state.next_epoch}")
 
