@@ -90,7 +90,7 @@ def choose(model: str, seeds: list[int], runs: dict) -> tuple[dict, list[dict]]:
     return rows[0]["point"], rows
 
 
-def choose_swept(model: str, key: str, points: list[dict], seeds: list[int], runs: dict) -> tuple[dict, list[dict]]:
+def choose_swept(model: str, points: list[dict], seeds: list[int], runs: dict) -> tuple[dict, list[dict]]:
     rows = scored(model, points, seeds, runs)
     top = max(row["score"] for row in rows)
     return next(row["point"] for row in rows if row["score"] >= top - SWEEP_TOLERANCE), rows
@@ -143,7 +143,7 @@ def main() -> None:
     run_missing(sweep_jobs, runs)
     for (model, key), points in sweeps.items():
         name = f"{model}, {key} around that point (seeds {args.sweep_seeds}, cheapest first)"
-        chosen[name], tables[name] = choose_swept(model, key, points, sweep_seeds, runs)
+        chosen[name], tables[name] = choose_swept(model, points, sweep_seeds, runs)
     intro = (f"Validation Recall@20, mean over seeds {args.seeds}; score = mean over data sets of the ratio to the "
              f"best point there. A swept key takes the first (cheapest) value within {SWEEP_TOLERANCE} of the best "
              f"score. Machine: {machine()}, two runs at a time, one thread each.\n\n")
