@@ -230,17 +230,20 @@ class _TwoModalityGate(torch.autograd.Function):
         logits_products, logits_sum = grad_logits.to(joint.dtype), grad_logits.sum(dim=0)
         grads, gate_grads = [], []
         for index, through in enumerate((through_first, grad_content - through_first)):
-            weight, bias = weights_and_biases[2 * index: 2 * index + 2]
-            block = slice(index * dim, (index + 1) * dim)
-            route = _feature_route if ctx.transposes[index].shape[0] < 2 * dim else _projection_route
-            *projection_grads, gate_grad = route(ctx.transposes[index], through, logits_products, logits_sum,
-                                                 gate_weight[:, block], weight, bias, joint[:, block])
+            transpose, block = ctx.transposes[index], slice(index * dim, (index + 1) * dim)
+            if transpose.shape[0] < 2 * dim:
+                weight, bias = weights_and_biases[2 * index: 2 * index + 2]
+                *projection_grads, gate_grad = _feature_route(transpose, through, logits_products, logits_sum,
+                                                              gate_weight[:, block], weight, bias)
+            else:
+                *projection_grads, gate_grad = _projection_route(transpose, through, logits_products,
+                                                                 gate_weight[:, block], joint[:, block])
             grads += projection_grads
             gate_grads.append(gate_grad)
         return *grads, torch.cat(gate_grads, dim=1), logits_sum, None
 
 
-def _projection_route(transpose, through, logits_products, logits_sum, gate_block, weight, bias, projected):
+def _projection_route(transpose, through, logits_products, gate_block, projected):
     """One modality's gradients through dp = h + l W_g^m: dW = (X^T dp)^T, db = Σ dp, dW_g^m = l^T p. Its
     products cost D + 2 dim per item and output dimension (D = the features' width)."""
     dtype = transpose.dtype
@@ -251,7 +254,7 @@ def _projection_route(transpose, through, logits_products, logits_sum, gate_bloc
     return weight_grad, grad_projected.sum(dim=0, dtype=torch.float32), gate_grad
 
 
-def _feature_route(transpose, through, logits_products, logits_sum, gate_block, weight, bias, projected):
+def _feature_route(transpose, through, logits_products, logits_sum, gate_block, weight, bias):
     """The same gradients from the features' side: with A = X^T h and B = X^T l, dW = (A + B W_g^m)^T,
     db = Σ h + (Σ l) W_g^m and dW_g^m = B^T W^T + (Σ l) b^T. Its products cost 2 D per item and output
     dimension: cheaper than the projection route when the features are narrower than twice the output."""
