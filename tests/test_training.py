@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from gatedrec.config import RunConfig
-from gatedrec.data import load_mmrec
+from gatedrec.config import DataConfig, RunConfig
+from gatedrec.data import load_data, load_mmrec
 from gatedrec.errors import GatedRecError
 from gatedrec.training import Trainer
 from gatedrec.training.trainer import build_optimizer
@@ -193,3 +193,17 @@ def test_training_on_amazon_scientific_mm_for_a_few_epochs(shared_data):
     metrics = Trainer(config_for("rlmultimodalrec", epochs=3, batch_size=2048), dataset, quiet=True).fit()
     assert metrics["epochs_run"] == 3
     assert metrics["test"]["recall@20"] > 0.02  # popularity-level ranking is reached within a few epochs
+
+
+def test_cold_items_keep_a_zero_id_embedding(small_folder):
+    """Items without training interactions never learn an ID embedding: it starts at zero, its gradient
+    (through the item graph) is cleared, and a loaded state cannot bring one back."""
+    dataset = load_data(DataConfig(str(small_folder), split="cold-items:0.2"))
+    cold = torch.from_numpy(~dataset.warm_items)
+    trainer = Trainer(config_for("rlmultimodalrec", epochs=2), dataset, quiet=True)
+    trainer.fit()
+    item_emb = trainer.model.item_emb
+    assert cold.any() and item_emb[cold].abs().max() == 0 and item_emb[~cold].abs().min() > 0
+    state = {name: tensor + 1.0 for name, tensor in trainer.model.state_dict().items()}
+    trainer.model.load_state_dict(state)
+    assert item_emb[cold].abs().max() == 0 and item_emb[~cold].abs().min() > 0

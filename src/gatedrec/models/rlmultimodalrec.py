@@ -67,17 +67,32 @@ class RLMultimodalRec(LightGCN):
                 float(params["text_graph_weight"]), device,
             )
         self.item_graph_on = params["item_graph_on"]
-        # an item without training interactions (cold) keeps only its content: its ID embedding never learns
         warm = dataset.warm_items
-        self.register_buffer("warm_items", torch.from_numpy(warm.astype(np.float32)).unsqueeze(1), persistent=False)
-        self.all_warm = bool(warm.all())
+        self.register_buffer("cold_rows", torch.from_numpy(np.flatnonzero(~warm)), persistent=False)
+        if len(self.cold_rows):
+            self.keep_cold_ids_zero()
         self.cold_graph = None
-        if not self.all_warm and self.fusion is not None:
+        if len(self.cold_rows) and self.fusion is not None:
             graph = warm_neighbour_graph(dataset.modalities, warm, int(params["cold_neighbours"]),
                                          float(params["text_graph_weight"]))
             self.cold_graph = SparseOperator(graph, device, symmetric=False)
             self.cold_scale = float(params["cold_scale"])
-            self.register_buffer("cold_rows", torch.from_numpy(np.flatnonzero(~warm)), persistent=False)
+
+    def keep_cold_ids_zero(self) -> None:
+        """An item without training interactions (cold) keeps only its content: its ID embedding is zero and
+        stays so (its gradient, which only the item graph gives it, is cleared as it arrives, so Adam never
+        moves it; a loaded state is cleared too). Cheaper than masking the ID table at every step: two
+        passes over it forward and backward."""
+        self.clear_cold_ids()
+        self.item_emb.register_post_accumulate_grad_hook(self.clear_cold_gradients)
+        self.register_load_state_dict_post_hook(lambda module, incompatible_keys: module.clear_cold_ids())
+
+    @torch.no_grad()
+    def clear_cold_ids(self) -> None:
+        self.item_emb.index_fill_(0, self.cold_rows, 0.0)
+
+    def clear_cold_gradients(self, item_emb: torch.Tensor) -> None:
+        item_emb.grad.index_fill_(0, self.cold_rows, 0.0)
 
     def forward(self, users=None, items=None) -> Embeddings:
         return self.embeddings_and_content(users, items)[0]
@@ -93,11 +108,10 @@ class RLMultimodalRec(LightGCN):
     def embeddings_and_content(self, users=None, items=None) -> tuple[Embeddings, torch.Tensor | None]:
         """Embeddings (all, or the rows asked for) and every item's content vector."""
         content = self.fusion() if self.fusion is not None else None
-        item_id = self.item_emb if self.all_warm else self.item_emb * self.warm_items
         if content is None or self.placement == "late":
-            item_ego = item_id
+            item_ego = self.item_emb
         elif self.placement == "ego":
-            item_ego = item_id + content
+            item_ego = self.item_emb + content
         else:
             item_ego = content
         propagated = self.propagate(item_ego, users, items)
@@ -105,7 +119,7 @@ class RLMultimodalRec(LightGCN):
         if content is not None and self.placement == "late":
             final_items = final_items + (content if items is None else content[items])
         if self.item_graph is not None:
-            source = item_id if self.item_graph_on == "id" else item_ego
+            source = self.item_emb if self.item_graph_on == "id" else item_ego
             final_items = final_items + self.item_graph(source, items)
         if self.cold_graph is not None and items is None:
             final_items = self.with_cold_items(final_items)
