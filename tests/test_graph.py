@@ -4,6 +4,7 @@ import scipy.sparse as sp
 import torch
 
 from gatedrec.data import Modality
+from gatedrec.models import graph
 from gatedrec.models.item_graph import ContentItemGraph
 from gatedrec.models.lightgcn import degree_sensitive_subgraph
 from gatedrec.models.graph import (
@@ -87,7 +88,9 @@ def test_propagation_to_selected_rows_matches_full_propagation_and_its_gradient(
         torch.testing.assert_close(ego_rows.grad, ego_full.grad)
 
 
-def test_product_with_a_non_symmetric_operator_has_the_transposed_gradient():
+@pytest.mark.parametrize("padded_max_width", [64, 0])  # rows from padded rows, or from a block or the full product
+def test_product_with_a_non_symmetric_operator_has_the_transposed_gradient(padded_max_width, monkeypatch):
+    monkeypatch.setattr(graph, "PADDED_MAX_WIDTH", padded_max_width)
     rng = np.random.default_rng(2)
     dense = (rng.random((7, 7)) < 0.4) * rng.random((7, 7))
     operator = SparseOperator(sp.csr_matrix(dense), symmetric=False)

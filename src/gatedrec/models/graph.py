@@ -72,6 +72,30 @@ class SparseOperator:
         block = self.matrix[rows.cpu().numpy()]
         return to_torch_csr(block, self.device), to_torch_csr(block.T.tocsr(), self.device)
 
+    def padded_rows(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Each row's columns and values as (rows, width) tables, short rows padded with weight 0 (their own
+        entries first, in order, so a sum over a padded row adds what the CSR row adds, then zeros); None
+        when the widest row exceeds PADDED_MAX_WIDTH. Built on first use."""
+        if not hasattr(self, "_padded"):
+            self._padded = padded_rows(self.matrix, self.device)
+        return self._padded
+
+
+PADDED_MAX_WIDTH = 64
+
+
+def padded_rows(matrix: sp.csr_matrix, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    lengths = np.diff(matrix.indptr)
+    width = int(lengths.max(initial=0))
+    if width == 0 or width > PADDED_MAX_WIDTH:
+        return None
+    slot = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], lengths)
+    row = np.repeat(np.arange(matrix.shape[0]), lengths)
+    columns = np.zeros((matrix.shape[0], width), dtype=np.int64)
+    values = np.zeros((matrix.shape[0], width), dtype=np.float32)
+    columns[row, slot], values[row, slot] = matrix.indices, matrix.data
+    return torch.from_numpy(columns).to(device), torch.from_numpy(values).to(device)
+
 
 def sparse_dense_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     """M X for a torch CSR M. On CPU as a weighted embedding bag per row (row i of the result sums the rows
@@ -105,12 +129,35 @@ ROW_BLOCK_MAX_SHARE = 0.25
 
 
 def spmm_rows(operator: SparseOperator, dense: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """(M X)[rows], differentiable in X: computed for those rows only when they are few, else as the full
-    product, indexed (cutting out and transposing a block of most rows costs more than it saves)."""
+    """(M X)[rows], differentiable in X (rows may repeat). A matrix with short rows (a kNN graph) sums each
+    asked row straight from its padded row. Otherwise the rows are computed alone when they are few, else as
+    the full product, indexed (cutting out and transposing a block of most rows costs more than it saves)."""
+    padded = operator.padded_rows() if dense.device.type == "cpu" else None
+    if padded is not None:
+        return _PaddedRowsSpmm.apply(dense, rows, *padded, operator.torch_transpose)
     if len(rows) > ROW_BLOCK_MAX_SHARE * operator.matrix.shape[0]:
         return spmm(operator, dense).index_select(0, rows)
     block, block_t = operator.row_block(rows)
     return _Spmm.apply(dense, block, block_t)
+
+
+class _PaddedRowsSpmm(torch.autograd.Function):
+    """(M X)[rows] as one weighted embedding bag of fixed width over the asked rows' padded columns: no
+    product for the rows not asked for, no gather of its result. The gradient M^T G, for G the output's
+    gradient added into the asked rows, is one full transposed product."""
+
+    @staticmethod
+    def forward(ctx, dense, rows, columns, values, transpose):
+        ctx.save_for_backward(rows)
+        ctx.transpose, ctx.n_rows = transpose, columns.shape[0]
+        return F.embedding_bag(columns.index_select(0, rows), dense.detach(), mode="sum",
+                               per_sample_weights=values.index_select(0, rows))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (rows,) = ctx.saved_tensors
+        grad_rows = grad_output.new_zeros(ctx.n_rows, grad_output.shape[1]).index_add_(0, rows, grad_output)
+        return sparse_dense_product(ctx.transpose, grad_rows), None, None, None, None
 
 
 def light_propagate_rows(
