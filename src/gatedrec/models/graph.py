@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -72,13 +73,12 @@ class SparseOperator:
         block = self.matrix[rows.cpu().numpy()]
         return to_torch_csr(block, self.device), to_torch_csr(block.T.tocsr(), self.device)
 
+    @functools.cached_property
     def padded_rows(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Each row's columns and values as (rows, width) tables, short rows padded with weight 0 (their own
         entries first, in order, so a sum over a padded row adds what the CSR row adds, then zeros); None
         when the widest row exceeds PADDED_MAX_WIDTH. Built on first use."""
-        if not hasattr(self, "_padded"):
-            self._padded = padded_rows(self.matrix, self.device)
-        return self._padded
+        return padded_rows(self.matrix, self.device)
 
 
 PADDED_MAX_WIDTH = 64
@@ -132,7 +132,7 @@ def spmm_rows(operator: SparseOperator, dense: torch.Tensor, rows: torch.Tensor)
     """(M X)[rows], differentiable in X (rows may repeat). A matrix with short rows (a kNN graph) sums each
     asked row straight from its padded row. Otherwise the rows are computed alone when they are few, else as
     the full product, indexed (cutting out and transposing a block of most rows costs more than it saves)."""
-    padded = operator.padded_rows() if dense.device.type == "cpu" else None
+    padded = operator.padded_rows if dense.device.type == "cpu" else None
     if padded is not None:
         return _PaddedRowsSpmm.apply(dense, rows, *padded, operator.torch_transpose)
     if len(rows) > ROW_BLOCK_MAX_SHARE * operator.matrix.shape[0]:
