@@ -214,7 +214,10 @@ class _TwoModalityGate(torch.autograd.Function):
         joint = torch.cat([first, second], dim=1)
         gate = torch.addmm(gate_bias.to(dtype), joint, gate_weight.to(dtype).t()).float().sigmoid_()
         difference = first.float().sub_(second)
-        ctx.save_for_backward(gate, difference, joint, first_weight, first_bias, second_weight, second_bias, gate_weight)
+        dim = first_weight.shape[0]
+        needs_joint = not all(_takes_feature_route(transpose, dim) for transpose in (first_transpose, second_transpose))
+        ctx.save_for_backward(gate, difference, joint if needs_joint else None, first_weight, first_bias, second_weight,
+                              second_bias, gate_weight)
         ctx.transposes = (first_transpose, second_transpose)
         return torch.addcmul(second, gate, difference)  # in float32, as gate and difference are
 
@@ -227,11 +230,11 @@ class _TwoModalityGate(torch.autograd.Function):
             grad_logits = grad_logits.sum(dim=1, keepdim=True)
         grad_logits.addcmul_(grad_logits, gate, value=-1.0)
         dim = grad_content.shape[1]
-        logits_products, logits_sum = grad_logits.to(joint.dtype), grad_logits.sum(dim=0)
+        logits_products, logits_sum = grad_logits.to(ctx.transposes[0].dtype), grad_logits.sum(dim=0)
         grads, gate_grads = [], []
         for index, through in enumerate((through_first, grad_content - through_first)):
             transpose, block = ctx.transposes[index], slice(index * dim, (index + 1) * dim)
-            if transpose.shape[0] < 2 * dim:
+            if _takes_feature_route(transpose, dim):
                 weight, bias = weights_and_biases[2 * index: 2 * index + 2]
                 *projection_grads, gate_grad = _feature_route(transpose, through, logits_products, logits_sum,
                                                               gate_weight[:, block], weight, bias)
@@ -241,6 +244,12 @@ class _TwoModalityGate(torch.autograd.Function):
             grads += projection_grads
             gate_grads.append(gate_grad)
         return *grads, torch.cat(gate_grads, dim=1), logits_sum, None
+
+
+def _takes_feature_route(transpose: torch.Tensor, dim: int) -> bool:
+    """Whether a modality's gradients come cheaper from the features' side: features narrower than twice the
+    output (then the concatenated projections need not be kept for the backward)."""
+    return transpose.shape[0] < 2 * dim
 
 
 def _projection_route(transpose, through, logits_products, gate_block, projected):
