@@ -55,9 +55,10 @@ class Recommender(nn.Module, ABC):
 
         ``batch`` holds the rows of the batch's users and of its positive then negative items."""
         n_pairs = batch.users.shape[0]
-        positives, negatives = batch.items[:n_pairs], batch.items[n_pairs:]
+        positives, negatives = batch.items.split(n_pairs)
         ranking = bpr_loss(batch.users, positives, negatives)
-        reg = l2_per_example(batch.user_ego, batch.item_ego[:n_pairs], batch.item_ego[n_pairs:])
+        positive_egos, negative_egos = batch.item_ego.split(n_pairs)
+        reg = l2_per_example(batch.user_ego, positive_egos, negative_egos)
         return ranking + self.reg_weight * reg
 
     @torch.no_grad()
@@ -104,6 +105,6 @@ class NodeRepresentationRecommender(Recommender):
         items = torch.cat([pos_items, neg_items])
         batch = self(users, items)
         n_pairs = len(users)
-        ranking = bpr_loss(batch.users, batch.items[:n_pairs], batch.items[n_pairs:])
+        ranking = bpr_loss(batch.users, *batch.items.split(n_pairs))
         ids = (self.id_embedding[users.repeat(2)].pow(2) + self.id_embedding[self.n_users + items].pow(2)).mean()
         return ranking + self.reg_weight * (ids + self.extra_penalty(users))

@@ -95,6 +95,6 @@ class LATTICE(LightGCN):
 
     def embedding_loss(self, batch: Embeddings) -> torch.Tensor:
         n_pairs = batch.users.shape[0]
-        positives, negatives = batch.items[:n_pairs], batch.items[n_pairs:]
+        positives, negatives = batch.items.split(n_pairs)
         squared = 0.5 * (batch.users.pow(2).sum() + positives.pow(2).sum() + negatives.pow(2).sum()) / n_pairs
         return bpr_loss(batch.users, positives, negatives) + self.reg_weight * squared

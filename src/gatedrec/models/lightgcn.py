@@ -49,8 +49,9 @@ class LightGCN(Recommender):
             return Embeddings(final[: self.n_users], final[self.n_users :], self.user_emb, item_ego)
         nodes, where = torch.unique(torch.cat([users, items + self.n_users]), return_inverse=True)
         final, egos = (values.index_select(0, where) for values in light_propagate_rows(adjacency, ego, self.n_layers, nodes))
-        n_users = len(users)
-        return Embeddings(final[:n_users], final[n_users:], egos[:n_users], egos[n_users:])
+        # split, not sliced: a slice's gradient is a zero-filled copy of the whole batch, a split's is one cat
+        sizes = [len(users), len(items)]
+        return Embeddings(*final.split(sizes), *egos.split(sizes))
 
     def forward(self, users=None, items=None) -> Embeddings:
         return self.propagate(self.item_emb, users, items)
