@@ -111,7 +111,8 @@ def measure(label: str, dataset_name: str, epochs: int, evals: int) -> dict:
         started = time.perf_counter()
         evaluator.evaluate(model, "valid")
         eval_seconds.append(time.perf_counter() - started)
-    peak_memory = peak_memory_mb()  # before the profiler's own records
+    peak_memory = peak_memory_mb()  # before the profiler's own records and the probe's scores
+    probe = cache_probe()
     with torch.profiler.profile() as profiler:
         train_epoch(model, optimizer, sampler, batch_size, epochs, no_time_yet(), validated_tables(model))
     return {
@@ -125,7 +126,38 @@ def measure(label: str, dataset_name: str, epochs: int, evals: int) -> dict:
         "profile_share": {name: seconds / sum(epoch_seconds) for name, seconds in parts.items()},
         "operator_share": operator_shares(profiler),
         "peak_memory_mb": peak_memory,
+        "cache_probe": probe,
     }
+
+
+PROBE_USERS, PROBE_ITEMS, PROBE_PIECE = 2379, 7050, 148  # one of Baby's evaluation blocks and its 4 MB pieces
+
+
+def cache_probe() -> float:
+    """Seconds to score one of Baby's evaluation blocks in the evaluator's 4 MB pieces over seconds to score
+    it whole (medians of three): below 1 while the process has the cache to itself, above 1 while other
+    tenants of the machine hold it (on this 2-core VM 0.74-0.88 in its fast state, 1.34-1.43 in its slow one,
+    in which everything memory-bound takes 30-40 % longer), so that each round's figures can be read against
+    the state they were measured in."""
+    generator = torch.Generator().manual_seed(0)
+    users, items = (torch.randn(rows, 64, generator=generator) for rows in (PROBE_USERS, PROBE_ITEMS))
+    scores = torch.empty(PROBE_USERS, PROBE_ITEMS)
+
+    def in_pieces() -> None:
+        for start in range(0, PROBE_USERS, PROBE_PIECE):
+            torch.matmul(users[start : start + PROBE_PIECE], items.T, out=scores[start : start + PROBE_PIECE])
+
+    return median_seconds(in_pieces) / median_seconds(lambda: torch.matmul(users, items.T, out=scores))
+
+
+def median_seconds(work, repeats: int = 3) -> float:
+    work()  # the first call pays for allocation and warm-up
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
 
 
 STEP_PARTS = ("sampling", "forward + loss", "backward", "optimiser")
@@ -283,6 +315,7 @@ def combine(case_rounds: list[dict]) -> dict:
         "round_seconds_per_epoch": [r["seconds_per_epoch"] for r in case_rounds],
         "round_seconds_per_eval_pass": [r["seconds_per_eval_pass"] for r in case_rounds],
         "peak_memory_mb": max(r["peak_memory_mb"] for r in case_rounds),
+        "round_cache_probe": [r["cache_probe"] for r in case_rounds],
     }
 
 
@@ -299,10 +332,13 @@ def ratios(rounds: list[list[dict]]) -> str:
             if f"{model}|{data}" in MMREC:
                 line = f"{model} on {data}, ours / MMRec epoch time"
                 per_round.setdefault(line, []).append(seconds / MMREC[f"{model}|{data}"][0])
-    return "".join(
-        f"- {line}: {statistics.median(values):.2f} (rounds: {', '.join(f'{v:.2f}' for v in values)})\n"
-        for line, values in per_round.items()
-    )
+    lines = [f"- {line}: {statistics.median(values):.2f} (rounds: {', '.join(f'{v:.2f}' for v in values)})\n"
+             for line, values in per_round.items()]
+    probes = [statistics.median(r["cache_probe"] for r in results) for results in rounds]
+    lines.append(f"- cache probe per round (scoring one of Baby's evaluation blocks in 4 MB pieces over scoring it "
+                 f"whole, median over the round's cases; below 1 with the cache to the process, above 1 when the "
+                 f"machine's other tenants hold it): {', '.join(f'{v:.2f}' for v in probes)}\n")
+    return "".join(lines)
 
 
 if __name__ == "__main__":
