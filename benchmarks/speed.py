@@ -321,24 +321,31 @@ def combine(case_rounds: list[dict]) -> dict:
 
 def ratios(rounds: list[list[dict]]) -> str:
     """Each model's epoch time over LightGCN's on the same data (2 layers, uniform negatives) and ours over
-    MMRec's, within each round (the machine's speed drifts between rounds): median and every round's value."""
-    per_round: dict[str, list[float]] = {}
+    MMRec's, within each round (the machine's speed drifts between rounds): median and every round's value,
+    marked * where a case it compares ran with the cache held by the machine's other tenants."""
+    per_round: dict[str, list[str]] = {}
+    medians: dict[str, list[float]] = {}
+
+    def add(line: str, value: float, cases: list[dict]) -> None:
+        medians.setdefault(line, []).append(value)
+        held = any(case["cache_probe"] > 1 for case in cases)
+        per_round.setdefault(line, []).append(f"{value:.2f}{'*' if held else ''}")
+
     for results in rounds:
-        epoch = {(r["model"], r["data"]): r["seconds_per_epoch"] for r in results}
-        for (model, data), seconds in epoch.items():
-            if model != "lightgcn" and ("lightgcn", data) in epoch:
-                line = f"{model} / lightgcn epoch time on {data}"
-                per_round.setdefault(line, []).append(seconds / epoch[("lightgcn", data)])
+        by_case = {(r["model"], r["data"]): r for r in results}
+        for (model, data), result in by_case.items():
+            lightgcn = by_case.get(("lightgcn", data))
+            if model != "lightgcn" and lightgcn is not None:
+                add(f"{model} / lightgcn epoch time on {data}",
+                    result["seconds_per_epoch"] / lightgcn["seconds_per_epoch"], [result, lightgcn])
             if f"{model}|{data}" in MMREC:
-                line = f"{model} on {data}, ours / MMRec epoch time"
-                per_round.setdefault(line, []).append(seconds / MMREC[f"{model}|{data}"][0])
-    lines = [f"- {line}: {statistics.median(values):.2f} (rounds: {', '.join(f'{v:.2f}' for v in values)})\n"
-             for line, values in per_round.items()]
-    probes = [statistics.median(r["cache_probe"] for r in results) for results in rounds]
-    lines.append(f"- cache probe per round (scoring one of Baby's evaluation blocks in 4 MB pieces over scoring it "
-                 f"whole, median over the round's cases; below 1 with the cache to the process, above 1 when the "
-                 f"machine's other tenants hold it): {', '.join(f'{v:.2f}' for v in probes)}\n")
-    return "".join(lines)
+                add(f"{model} on {data}, ours / MMRec epoch time",
+                    result["seconds_per_epoch"] / MMREC[f"{model}|{data}"][0], [result])
+    note = ("Per round (`*`: a case compared ran with the cache held by the machine's other tenants, its cache "
+            "probe, one of Baby's evaluation blocks scored in 4 MB pieces over scored whole, above 1; below 1 the "
+            "cache was the process's own; every case's probes are in speed.json):\n\n")
+    return note + "".join(f"- {line}: {statistics.median(medians[line]):.2f} (rounds: {', '.join(values)})\n"
+                          for line, values in per_round.items())
 
 
 if __name__ == "__main__":
