@@ -136,9 +136,9 @@ PROBE_USERS, PROBE_ITEMS, PROBE_PIECE = 2379, 7050, 148  # one of Baby's evaluat
 def cache_probe() -> float:
     """Seconds to score one of Baby's evaluation blocks in the evaluator's 4 MB pieces over seconds to score
     it whole (medians of three): below 1 while the process has the cache to itself, above 1 while other
-    tenants of the machine hold it (on this 2-core VM 0.74-0.88 in its fast state, 1.34-1.43 in its slow one,
-    in which everything memory-bound takes 30-40 % longer), so that each round's figures can be read against
-    the state they were measured in."""
+    tenants of the machine hold it (on this 2-core VM on 2026-11-27: 0.44-0.97 and 1.03-1.50, the latter in
+    its slow state, in which everything memory-bound takes 30-40 % longer), so that each round's figures can
+    be read against the state they were measured in."""
     generator = torch.Generator().manual_seed(0)
     users, items = (torch.randn(rows, 64, generator=generator) for rows in (PROBE_USERS, PROBE_ITEMS))
     scores = torch.empty(PROBE_USERS, PROBE_ITEMS)
