@@ -96,7 +96,7 @@ class NodeRepresentationRecommender(Recommender):
 
     def forward(self, users=None, items=None) -> Embeddings:
         nodes = self.representation()
-        user_rows, item_rows = nodes[: self.n_users], nodes[self.n_users :]
+        user_rows, item_rows = nodes.split([self.n_users, self.n_items])
         if users is not None:
             user_rows, item_rows = user_rows[users], item_rows[items]
         return Embeddings(user_rows, item_rows, user_rows, item_rows)

@@ -41,15 +41,15 @@ class LightGCN(Recommender):
             self.epoch_adjacency = self.graph_operator(kept)
 
     def propagate(self, item_ego: torch.Tensor, users=None, items=None) -> Embeddings:
-        """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``."""
+        """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``. Split, not
+        sliced: a slice's gradient is a zero-filled copy of the whole table, a split's one concatenation."""
         adjacency = self.epoch_adjacency if self.training else self.adjacency
         ego = torch.cat([self.user_emb, item_ego])
         if users is None:
             final = light_propagate(adjacency, ego, self.n_layers)
-            return Embeddings(final[: self.n_users], final[self.n_users :], self.user_emb, item_ego)
+            return Embeddings(*final.split([self.n_users, self.n_items]), self.user_emb, item_ego)
         nodes, where = torch.unique(torch.cat([users, items + self.n_users]), return_inverse=True)
         final, egos = (values.index_select(0, where) for values in light_propagate_rows(adjacency, ego, self.n_layers, nodes))
-        # split, not sliced: a slice's gradient is a zero-filled copy of the whole batch, a split's is one cat
         sizes = [len(users), len(items)]
         return Embeddings(*final.split(sizes), *egos.split(sizes))
 
