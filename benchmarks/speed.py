@@ -323,13 +323,10 @@ def ratios(rounds: list[list[dict]]) -> str:
     """Each model's epoch time over LightGCN's on the same data (2 layers, uniform negatives) and ours over
     MMRec's, within each round (the machine's speed drifts between rounds): median and every round's value,
     marked * where a case it compares ran with the cache held by the machine's other tenants."""
-    per_round: dict[str, list[str]] = {}
-    medians: dict[str, list[float]] = {}
+    per_round: dict[str, list[tuple[float, bool]]] = {}  # (ratio, whether the cache was held)
 
     def add(line: str, value: float, cases: list[dict]) -> None:
-        medians.setdefault(line, []).append(value)
-        held = any(case["cache_probe"] > 1 for case in cases)
-        per_round.setdefault(line, []).append(f"{value:.2f}{'*' if held else ''}")
+        per_round.setdefault(line, []).append((value, any(case["cache_probe"] > 1 for case in cases)))
 
     for results in rounds:
         by_case = {(r["model"], r["data"]): r for r in results}
@@ -344,8 +341,11 @@ def ratios(rounds: list[list[dict]]) -> str:
     note = ("Per round (`*`: a case compared ran with the cache held by the machine's other tenants, its cache "
             "probe, one of Baby's evaluation blocks scored in 4 MB pieces over scored whole, above 1; below 1 the "
             "cache was the process's own; every case's probes are in speed.json):\n\n")
-    return note + "".join(f"- {line}: {statistics.median(medians[line]):.2f} (rounds: {', '.join(values)})\n"
-                          for line, values in per_round.items())
+    return note + "".join(
+        f"- {line}: {statistics.median(value for value, _ in values):.2f} "
+        f"(rounds: {', '.join(f'{value:.2f}' + ('*' if held else '') for value, held in values)})\n"
+        for line, values in per_round.items()
+    )
 
 
 if __name__ == "__main__":
