@@ -181,18 +181,24 @@ def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epo
                 tables: Tables | None = None, on_batch=lambda: None) -> None:
     """One epoch, its wall time split into ``parts`` (sampling with hard negatives' scoring, forward + loss,
     backward, optimiser); ``tables`` as the previous epoch's validation pass left them."""
+    device = model_device(model)
     mark = time.perf_counter()
     for users, positives, negatives in epoch_batches(model, sampler, batch_size, 1, epoch, tables):
-        batch = [torch.from_numpy(array) for array in (users, positives, negatives)]
-        mark = _add(parts, "sampling", mark)
+        batch = [torch.from_numpy(array).to(device) for array in (users, positives, negatives)]
+        mark = _add(parts, "sampling", mark, device)
         loss = model.loss(*batch)
-        mark = _add(parts, "forward + loss", mark)
+        mark = _add(parts, "forward + loss", mark, device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        mark = _add(parts, "backward", mark)
+        mark = _add(parts, "backward", mark, device)
         optimizer.step()
-        mark = _add(parts, "optimiser", mark)
+        mark = _add(parts, "optimiser", mark, device)
         on_batch()
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where the model's parameters live (the CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
 
 
 OPERATOR_GROUPS = {  # torch operator -> what it does in these models
@@ -216,7 +222,9 @@ def operator_shares(profiler) -> dict[str, float]:
     return {group: seconds / overall for group, seconds in sorted(totals.items(), key=lambda item: -item[1])}
 
 
-def _add(parts: dict, name: str, mark: float) -> float:
+def _add(parts: dict, name: str, mark: float, device: torch.device) -> float:
+    if device.type == "cuda":  # its kernels run after the call returns: wait for them, or the time lands elsewhere
+        torch.cuda.synchronize(device)
     now = time.perf_counter()
     parts[name] += now - mark
     return now
