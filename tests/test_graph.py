@@ -8,12 +8,16 @@ from gatedrec.models import graph
 from gatedrec.models.item_graph import ContentItemGraph
 from gatedrec.models.lightgcn import degree_sensitive_subgraph
 from gatedrec.models.graph import (
+    BipartiteGraph,
     SparseOperator,
     repeated_spmm_rows,
     knn_item_graph,
     light_propagate,
     light_propagate_rows,
     normalized_adjacency,
+    normalized_user_rows,
+    propagate_all,
+    propagate_rows,
     sparse_dense_product,
     spmm,
     to_torch_csr,
@@ -86,6 +90,39 @@ def test_propagation_to_selected_rows_matches_full_propagation_and_its_gradient(
         ((full + ego_full[rows] ** 2) * weights).sum().backward()
         ((selected + selected_ego**2) * weights).sum().backward()
         torch.testing.assert_close(ego_rows.grad, ego_full.grad)
+
+
+def test_the_users_rows_alone_are_those_of_the_whole_normalised_graph():
+    rng = np.random.default_rng(5)
+    train = (rng.random((9, 7)) < 0.4).astype(np.float32)
+    train[3] = 0  # a user and an item without interactions
+    train[:, 4] = 0
+    whole = normalized_adjacency(sp.csr_matrix(train))
+    alone = normalized_user_rows(sp.csr_matrix(train))
+    expected = whole[:9, 9:].tocsr()
+    expected.sort_indices()
+    for name in ("indptr", "indices", "data"):  # equal bit for bit, not merely close
+        np.testing.assert_array_equal(getattr(alone, name), getattr(expected, name))
+
+
+def test_bipartite_propagation_is_the_whole_graphs_bit_for_bit_with_the_same_gradients():
+    rng = np.random.default_rng(6)
+    train = sp.csr_matrix((rng.random((40, 25)) < 0.2).astype(np.float32))
+    bipartite, whole = BipartiteGraph(train), SparseOperator(normalized_adjacency(train))
+    user_rows, item_rows = torch.tensor([0, 7, 8, 39]), torch.tensor([2, 3, 24])
+    for n_layers in (0, 1, 2, 3):
+        results = []
+        for graph_form in (bipartite, whole):
+            torch.manual_seed(n_layers)
+            users, items = torch.randn(40, 4, requires_grad=True), torch.randn(25, 4, requires_grad=True)
+            rows = propagate_rows(graph_form, users, items, n_layers, user_rows, item_rows)
+            every = propagate_all(graph_form, users, items, n_layers)
+            weights = torch.randn(4)
+            loss = sum((table * weights).sum() for table in rows) + sum(table.square().sum() for table in every)
+            loss.backward()
+            results.append([*rows, *every, users.grad, items.grad])
+        for ours, reference in zip(*results):
+            assert torch.equal(ours, reference)
 
 
 @pytest.mark.parametrize("padded_max_width", [64, 0])  # rows from padded rows, or from a block or the full product

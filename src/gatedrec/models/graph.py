@@ -62,11 +62,16 @@ class SparseOperator:
     ``symmetric``, so none is built), that also hands out row blocks M[rows], for propagating only to
     the nodes a batch needs."""
 
-    def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu", symmetric: bool = True):
+    def __init__(self, matrix: sp.csr_matrix, device: torch.device | str = "cpu", symmetric: bool = True,
+                 tensors: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """``tensors``: M and M^T as torch CSR tensors, when already built (and shared with another operator)."""
         self.device = torch.device(device)
         self.matrix = matrix.tocsr().astype(np.float32)
-        self.torch_matrix = to_torch_csr(self.matrix, self.device)
-        self.torch_transpose = self.torch_matrix if symmetric else to_torch_csr(self.matrix.T.tocsr(), self.device)
+        if tensors is None:
+            torch_matrix = to_torch_csr(self.matrix, self.device)
+            transpose = torch_matrix if symmetric else to_torch_csr(self.matrix.T.tocsr(), self.device)
+            tensors = (torch_matrix, transpose)
+        self.torch_matrix, self.torch_transpose = tensors
 
     def row_block(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """M[rows] and its transpose as torch CSR tensors."""
@@ -212,6 +217,105 @@ def repeated_spmm_rows(operator: SparseOperator, dense: torch.Tensor, times: int
     for _ in range(times - 1):
         dense = spmm(operator, dense)
     return spmm(operator, dense) if rows is None else spmm_rows(operator, dense, rows)
+
+
+class BipartiteGraph:
+    """normalized_adjacency(train) = [[0, R], [R^T, 0]] kept as its two sides: the users' rows R and the items'
+    rows R^T, each the other's transpose. A product with the whole graph is one product per side. Torch splits
+    a product's rows evenly over its threads, and the whole graph's rows, users with a few entries each and
+    then items with many, left one thread most of the work; the rows of one side are alike. On Baby, with two
+    threads, the whole graph's product took 0.80-0.92 ms against 0.69-0.80 for its two sides, and a batch's
+    rows 0.32-0.37 against 0.29-0.34. Nor does a batch need the user and item tables joined into one."""
+
+    def __init__(self, train: sp.csr_matrix, device: torch.device | str = "cpu"):
+        user_rows = normalized_user_rows(train)
+        item_rows = user_rows.T.tocsr()
+        tensors = (to_torch_csr(user_rows, device), to_torch_csr(item_rows, device))
+        self.users = SparseOperator(user_rows, device, tensors=tensors)
+        self.items = SparseOperator(item_rows, device, tensors=tensors[::-1])
+
+
+def normalized_user_rows(train: sp.csr_matrix) -> sp.csr_matrix:
+    """The users' rows of normalized_adjacency(train), D_u^-1/2 R D_i^-1/2, computed alone: the same numbers."""
+    train = train.tocsr().astype(np.float32)
+    scales = []
+    for side in (train, train.T.tocsr()):  # degrees as the whole graph's row sums give them
+        degree = np.asarray(side.sum(axis=1)).ravel()
+        inverse_sqrt = np.zeros_like(degree)
+        np.power(degree, -0.5, out=inverse_sqrt, where=degree > 0)
+        scales.append(sp.diags(inverse_sqrt.astype(np.float32)))
+    normalized = (scales[0] @ train @ scales[1]).tocsr().astype(np.float32)
+    normalized.sort_indices()
+    return normalized
+
+
+def propagate_all(graph: BipartiteGraph | SparseOperator, user_ego: torch.Tensor, item_ego: torch.Tensor,
+                  n_layers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """light_propagate of the users' and items' ego tables: their final tables. ``graph``: the bipartite
+    graph's two sides, or any operator over users then items (one with self-loops, say)."""
+    if isinstance(graph, SparseOperator):
+        final = light_propagate(graph, torch.cat([user_ego, item_ego]), n_layers)
+        return tuple(final.split([len(user_ego), len(item_ego)]))
+    # joined and split again, so that each table's gradient sums what the propagation gives it before what
+    # its other uses give (as when the whole graph propagated the joined table): the same numbers bit for bit
+    user_ego, item_ego = torch.cat([user_ego, item_ego]).split([len(user_ego), len(item_ego)])
+    layer_sums, layers = (user_ego, item_ego), (user_ego, item_ego)
+    for _ in range(n_layers):
+        layers = (spmm(graph.users, layers[1]), spmm(graph.items, layers[0]))
+        layer_sums = (layer_sums[0] + layers[0], layer_sums[1] + layers[1])
+    return layer_sums[0] / (n_layers + 1), layer_sums[1] / (n_layers + 1)
+
+
+def propagate_rows(graph: BipartiteGraph | SparseOperator, user_ego: torch.Tensor, item_ego: torch.Tensor,
+                   n_layers: int, user_rows: torch.Tensor, item_rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Rows ``user_rows`` and ``item_rows`` (each without repeats) of propagate_all's tables, then of the ego
+    tables."""
+    if isinstance(graph, SparseOperator):
+        sizes = [len(user_rows), len(item_rows)]
+        rows = torch.cat([user_rows, item_rows + len(user_ego)])
+        final, egos = light_propagate_rows(graph, torch.cat([user_ego, item_ego]), n_layers, rows)
+        return (*final.split(sizes), *egos.split(sizes))
+    if n_layers == 0:
+        ego_rows = (user_ego.index_select(0, user_rows), item_ego.index_select(0, item_rows))
+        return (*ego_rows, *ego_rows)
+    return _BipartiteHornerRows.apply(user_ego, item_ego, user_rows, item_rows, n_layers, graph)
+
+
+class _BipartiteHornerRows(torch.autograd.Function):
+    """_HornerRows side by side: X = E + Â(E + ...) as X_U = R X_I + E_U and X_I = R^T X_U + E_I, the users'
+    rows F_U = (E_U[rows] + R[rows] X_I) / (K + 1) and the items' likewise; the gradient the same way."""
+
+    @staticmethod
+    def forward(ctx, user_ego, item_ego, user_rows, item_rows, n_layers, graph):
+        (user_block, user_block_t), (item_block, item_block_t) = graph.users.row_block(user_rows), graph.items.row_block(item_rows)
+        ctx.save_for_backward(user_rows, item_rows)
+        ctx.n_layers, ctx.graph, ctx.transposed_blocks = n_layers, graph, (user_block_t, item_block_t)
+        users, items = user_ego.detach(), item_ego.detach()
+        inner_users, inner_items = users, items
+        for _ in range(n_layers - 1):
+            inner_users, inner_items = (sparse_dense_product(graph.users.torch_matrix, inner_items).add_(users),
+                                        sparse_dense_product(graph.items.torch_matrix, inner_users).add_(items))
+        user_ego_rows, item_ego_rows = users.index_select(0, user_rows), items.index_select(0, item_rows)
+        final_users = sparse_dense_product(user_block, inner_items).add_(user_ego_rows).div_(n_layers + 1)
+        final_items = sparse_dense_product(item_block, inner_users).add_(item_ego_rows).div_(n_layers + 1)
+        return final_users, final_items, user_ego_rows, item_ego_rows
+
+    @staticmethod
+    def backward(ctx, grad_final_users, grad_final_items, grad_user_ego_rows, grad_item_ego_rows):
+        user_rows, item_rows = ctx.saved_tensors
+        graph, (user_block_t, item_block_t) = ctx.graph, ctx.transposed_blocks
+        grad_final_users = grad_final_users.contiguous() / (ctx.n_layers + 1)
+        grad_final_items = grad_final_items.contiguous() / (ctx.n_layers + 1)
+        spread_users = sparse_dense_product(item_block_t, grad_final_items)
+        spread_items = sparse_dense_product(user_block_t, grad_final_users)
+        grad_users, grad_items = spread_users, spread_items
+        for _ in range(ctx.n_layers - 1):
+            grad_users, grad_items = (sparse_dense_product(graph.items.torch_transpose, grad_items).add_(spread_users),
+                                      sparse_dense_product(graph.users.torch_transpose, grad_users).add_(spread_items))
+        for grad, rows, grad_final, grad_ego_rows in ((grad_users, user_rows, grad_final_users, grad_user_ego_rows),
+                                                      (grad_items, item_rows, grad_final_items, grad_item_ego_rows)):
+            grad.index_add_(0, rows, grad_final if grad_ego_rows is None else grad_final + grad_ego_rows)
+        return grad_users, grad_items, None, None, None, None
 
 
 def light_propagate(adjacency: SparseOperator, ego: torch.Tensor, n_layers: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gatedrec.models.base import Embeddings, Recommender
-from gatedrec.models.graph import SparseOperator, light_propagate, light_propagate_rows, normalized_adjacency
+from gatedrec.models.graph import BipartiteGraph, SparseOperator, propagate_all, propagate_rows
 
 
 class LightGCN(Recommender):
@@ -31,9 +31,9 @@ class LightGCN(Recommender):
         self.edge_dropout = float(params["edge_dropout"])
         self.epoch_adjacency = self.adjacency
 
-    def graph_operator(self, train: sp.csr_matrix) -> SparseOperator:
-        """The propagation matrix of a set of training interactions: Â = D^-1/2 A D^-1/2."""
-        return SparseOperator(normalized_adjacency(train), self.device)
+    def graph_operator(self, train: sp.csr_matrix) -> BipartiteGraph | SparseOperator:
+        """The propagation matrix of a set of training interactions: Â = D^-1/2 A D^-1/2, kept as its two sides."""
+        return BipartiteGraph(train, self.device)
 
     def start_epoch(self, rng: np.random.Generator) -> None:
         if self.edge_dropout > 0:
@@ -41,17 +41,14 @@ class LightGCN(Recommender):
             self.epoch_adjacency = self.graph_operator(kept)
 
     def propagate(self, item_ego: torch.Tensor, users=None, items=None) -> Embeddings:
-        """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``. Split, not
-        sliced: a slice's gradient is a zero-filled copy of the whole table, a split's one concatenation."""
+        """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``."""
         adjacency = self.epoch_adjacency if self.training else self.adjacency
-        ego = torch.cat([self.user_emb, item_ego])
         if users is None:
-            final = light_propagate(adjacency, ego, self.n_layers)
-            return Embeddings(*final.split([self.n_users, self.n_items]), self.user_emb, item_ego)
-        nodes, where = torch.unique(torch.cat([users, items + self.n_users]), return_inverse=True)
-        final, egos = (values.index_select(0, where) for values in light_propagate_rows(adjacency, ego, self.n_layers, nodes))
-        sizes = [len(users), len(items)]
-        return Embeddings(*final.split(sizes), *egos.split(sizes))
+            return Embeddings(*propagate_all(adjacency, self.user_emb, item_ego, self.n_layers), self.user_emb, item_ego)
+        (user_rows, user_where), (item_rows, item_where) = (torch.unique(ids, return_inverse=True) for ids in (users, items))
+        tables = propagate_rows(adjacency, self.user_emb, item_ego, self.n_layers, user_rows, item_rows)
+        wheres = (user_where, item_where, user_where, item_where)
+        return Embeddings(*(table.index_select(0, where) for table, where in zip(tables, wheres)))
 
     def forward(self, users=None, items=None) -> Embeddings:
         return self.propagate(self.item_emb, users, items)
