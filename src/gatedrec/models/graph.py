@@ -256,9 +256,10 @@ def propagate_all(graph: BipartiteGraph | SparseOperator, user_ego: torch.Tensor
     if isinstance(graph, SparseOperator):
         final = light_propagate(graph, torch.cat([user_ego, item_ego]), n_layers)
         return tuple(final.split([len(user_ego), len(item_ego)]))
-    # joined and split again, so that each table's gradient sums what the propagation gives it before what
-    # its other uses give (as when the whole graph propagated the joined table): the same numbers bit for bit
-    user_ego, item_ego = torch.cat([user_ego, item_ego]).split([len(user_ego), len(item_ego)])
+    if torch.is_grad_enabled():
+        # joined and split again, so that each table's gradient sums what the propagation gives it before what
+        # its other uses give (as when the whole graph propagated the joined table): the same numbers bit for bit
+        user_ego, item_ego = torch.cat([user_ego, item_ego]).split([len(user_ego), len(item_ego)])
     layer_sums, layers = (user_ego, item_ego), (user_ego, item_ego)
     for _ in range(n_layers):
         layers = (spmm(graph.users, layers[1]), spmm(graph.items, layers[0]))
