@@ -377,7 +377,7 @@ class SparseGraph:
 
     def __matmul__(self, dense: torch.Tensor) -> torch.Tensor:
         out = dense.new_zeros(self.size, dense.shape[1])
-        return out.index_add(0, self.rows, self.values.unsqueeze(1) * dense[self.columns])
+        return out.index_add(0, self.rows, self.values.unsqueeze(1) * dense.index_select(0, self.columns))
 
     def scaled(self, weight) -> "SparseGraph":
         return SparseGraph(self.rows, self.columns, self.values * weight, self.size)
@@ -395,14 +395,14 @@ class SparseGraph:
         degree = torch.zeros(self.size, dtype=self.values.dtype, device=self.values.device).index_add(
             0, self.rows, self.values)
         inverse_sqrt = torch.where(degree > 0, degree.clamp(min=1e-12).rsqrt(), torch.zeros_like(degree))
-        return SparseGraph(self.rows, self.columns, self.values * inverse_sqrt[self.rows] * inverse_sqrt[self.columns],
-                           self.size)
+        values = self.values * inverse_sqrt.index_select(0, self.rows) * inverse_sqrt.index_select(0, self.columns)
+        return SparseGraph(self.rows, self.columns, values, self.size)
 
 
     def softmax_by_row(self) -> "SparseGraph":
         """Values replaced by a softmax over each row's entries (attention over a node's in-edges)."""
         row_max = torch.full((self.size,), -torch.inf, dtype=self.values.dtype, device=self.values.device)
         row_max = row_max.scatter_reduce(0, self.rows, self.values.detach(), reduce="amax")
-        exp = (self.values - row_max[self.rows]).exp()
+        exp = (self.values - row_max.index_select(0, self.rows)).exp()
         total = torch.zeros_like(row_max).index_add(0, self.rows, exp)
-        return SparseGraph(self.rows, self.columns, exp / total[self.rows], self.size)
+        return SparseGraph(self.rows, self.columns, exp / total.index_select(0, self.rows), self.size)

@@ -49,7 +49,7 @@ class ContentAttention(nn.Module):
 
 def attended(graph: SparseGraph, nodes: torch.Tensor) -> SparseGraph:
     """Edge weights softmax_j <x_i, x_j> over each node i's in-edges."""
-    scores = (nodes[graph.rows] * nodes[graph.columns]).sum(dim=1)
+    scores = (nodes.index_select(0, graph.rows) * nodes.index_select(0, graph.columns)).sum(dim=1)
     return SparseGraph(graph.rows, graph.columns, scores, graph.size).softmax_by_row()
 
 
@@ -76,7 +76,7 @@ class GRCN(NodeRepresentationRecommender):
         parts = [modality(self.to_users, self.both_ways) for modality in self.modalities]
         attention = torch.stack([weights for _, weights in parts], dim=1)
         # as in GRCN, an edge i <- j is weighted by its source j's confidence in each modality
-        confidence = self.confidence[self.both_ways.columns]
+        confidence = self.confidence.index_select(0, self.both_ways.columns)
         weights = torch.relu((attention * confidence).max(dim=1).values)
         refined = SparseGraph(self.both_ways.rows, self.both_ways.columns, weights, self.both_ways.size)
         x = F.normalize(self.id_embedding, dim=1)
