@@ -37,11 +37,10 @@ class ContentAttention(nn.Module):
         """The modality's node representations and its attention weight of every edge in ``both_ways``."""
         content = F.normalize(F.leaky_relu(self.projection(self.features)), dim=1)
         preference = F.normalize(self.preference, dim=1)
-        n_users = preference.shape[0]
         for _ in range(self.routing):
             nodes = torch.cat([preference, content])
             attention = attended(to_users, nodes)
-            preference = F.normalize(preference + (attention @ nodes)[:n_users], dim=1)
+            preference = F.normalize(preference + attention @ nodes, dim=1)
         nodes = torch.cat([preference, content])
         attention = attended(both_ways, nodes)
         return nodes + attention @ nodes, attention.values
@@ -63,7 +62,7 @@ class GRCN(NodeRepresentationRecommender):
         users = torch.as_tensor(train.row, dtype=torch.long, device=device)
         items = torch.as_tensor(train.col, dtype=torch.long, device=device) + self.n_users
         ones = torch.ones(len(users), device=device)
-        self.to_users = SparseGraph(users, items, ones, n_nodes)
+        self.to_users = SparseGraph(users, items, ones, self.n_users)  # routing updates the users alone
         self.both_ways = SparseGraph(torch.cat([users, items]), torch.cat([items, users]), ones.repeat(2), n_nodes)
         self.id_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_nodes, dim)))
         self.modalities = nn.ModuleList(
