@@ -98,7 +98,7 @@ class NodeRepresentationRecommender(Recommender):
         nodes = self.representation()
         user_rows, item_rows = nodes.split([self.n_users, self.n_items])
         if users is not None:
-            user_rows, item_rows = user_rows[users], item_rows[items]
+            user_rows, item_rows = user_rows.index_select(0, users), item_rows.index_select(0, items)
         return Embeddings(user_rows, item_rows, user_rows, item_rows)
 
     def loss(self, users, pos_items, neg_items):

@@ -41,13 +41,13 @@ class BM3(LightGCN):
 
     def forward(self, users=None, items=None) -> Embeddings:
         all_users, all_items = self.graph_embeddings()
-        user_rows = all_users if users is None else all_users[users]
-        item_rows = all_items if items is None else all_items[items]
+        user_rows = all_users if users is None else all_users.index_select(0, users)
+        item_rows = all_items if items is None else all_items.index_select(0, items)
         return Embeddings(self.predictor(user_rows), self.predictor(item_rows), user_rows, item_rows)
 
     def loss(self, users, pos_items, neg_items):
         all_users, all_items = self.graph_embeddings()
-        user_rows, item_rows = all_users[users], all_items[pos_items]
+        user_rows, item_rows = all_users.index_select(0, users), all_items.index_select(0, pos_items)
         with torch.no_grad():
             user_target = F.dropout(user_rows, self.dropout)
             item_target = F.dropout(item_rows, self.dropout)

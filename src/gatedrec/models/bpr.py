@@ -16,6 +16,6 @@ class BPR(Recommender):
         self.item_emb = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_items, dim)))
 
     def forward(self, users=None, items=None) -> Embeddings:
-        user_rows = self.user_emb if users is None else self.user_emb[users]
-        item_rows = self.item_emb if items is None else self.item_emb[items]
+        user_rows = self.user_emb if users is None else self.user_emb.index_select(0, users)
+        item_rows = self.item_emb if items is None else self.item_emb.index_select(0, items)
         return Embeddings(user_rows, item_rows, user_rows, item_rows)

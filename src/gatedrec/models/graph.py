@@ -213,7 +213,7 @@ class _HornerRows(torch.autograd.Function):
 def repeated_spmm_rows(operator: SparseOperator, dense: torch.Tensor, times: int, rows: torch.Tensor | None = None) -> torch.Tensor:
     """Rows ``rows`` (all when None) of M^times X; the last product is computed for those rows only."""
     if times == 0:
-        return dense if rows is None else dense[rows]
+        return dense if rows is None else dense.index_select(0, rows)
     for _ in range(times - 1):
         dense = spmm(operator, dense)
     return spmm(operator, dense) if rows is None else spmm_rows(operator, dense, rows)

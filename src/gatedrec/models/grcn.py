@@ -84,4 +84,4 @@ class GRCN(NodeRepresentationRecommender):
         return torch.cat([x + first + second, *(nodes for nodes, _ in parts)], dim=1)
 
     def extra_penalty(self, users: torch.Tensor) -> torch.Tensor:
-        return sum(modality.preference[users].pow(2).mean() for modality in self.modalities)
+        return sum(modality.preference.index_select(0, users).pow(2).mean() for modality in self.modalities)

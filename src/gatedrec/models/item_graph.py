@@ -50,7 +50,7 @@ class ContentItemGraph(nn.Module):
         for _ in range(self.layers - 1):
             table = sum(weight * spmm(operator, table) for weight, operator in zip(weights, self.operators))
         if self.layers == 0:
-            return table if rows is None else table[rows]
+            return table if rows is None else table.index_select(0, rows)
         parts = [spmm(operator, table) if rows is None else spmm_rows(operator, table, rows) for operator in self.operators]
         return sum(weight * part for weight, part in zip(weights, parts))
 

@@ -34,7 +34,7 @@ def knn_graph(features: torch.Tensor, k: int) -> SparseGraph:
     unit = F.normalize(features, dim=1)
     columns = nearest_columns(unit, unit, k).reshape(-1)
     rows = torch.arange(len(unit), device=unit.device).repeat_interleave(k)
-    values = (unit[rows] * unit[columns]).sum(dim=1)
+    values = (unit.index_select(0, rows) * unit.index_select(0, columns)).sum(dim=1)
     return SparseGraph(rows, columns, values, len(unit))
 
 
@@ -90,7 +90,7 @@ class LATTICE(LightGCN):
         for _ in range(self.item_layers):
             h = graph @ h
         propagated = self.propagate(self.item_emb, users, items)
-        content = F.normalize(h if items is None else h[items], dim=1)
+        content = F.normalize(h if items is None else h.index_select(0, items), dim=1)
         return propagated._replace(items=propagated.items + content)
 
     def embedding_loss(self, batch: Embeddings) -> torch.Tensor:

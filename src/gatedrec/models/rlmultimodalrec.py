@@ -102,7 +102,7 @@ class RLMultimodalRec(LightGCN):
         batch, content = self.embeddings_and_content(users, torch.cat([pos_items, neg_items]))
         total = self.embedding_loss(batch)
         if self.content_loss_weight > 0 and content is not None:
-            total = total + self.content_loss_weight * bpr_loss(batch.users, content[pos_items], content[neg_items])
+            total = total + self.content_loss_weight * bpr_loss(batch.users, content.index_select(0, pos_items), content.index_select(0, neg_items))
         return total
 
     def embeddings_and_content(self, users=None, items=None) -> tuple[Embeddings, torch.Tensor | None]:
@@ -117,7 +117,7 @@ class RLMultimodalRec(LightGCN):
         propagated = self.propagate(item_ego, users, items)
         final_items = propagated.items
         if content is not None and self.placement == "late":
-            final_items = final_items + (content if items is None else content[items])
+            final_items = final_items + (content if items is None else content.index_select(0, items))
         if self.item_graph is not None:
             source = self.item_emb if self.item_graph_on == "id" else item_ego
             final_items = final_items + self.item_graph(source, items)

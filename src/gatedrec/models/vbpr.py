@@ -26,8 +26,8 @@ class VBPR(Recommender):
         self.projection = nn.Linear(features.shape[1], dim)
 
     def forward(self, users=None, items=None) -> Embeddings:
-        user_rows = self.user_emb if users is None else self.user_emb[users]
-        item_ids = self.item_emb if items is None else self.item_emb[items]
+        user_rows = self.user_emb if users is None else self.user_emb.index_select(0, users)
+        item_ids = self.item_emb if items is None else self.item_emb.index_select(0, items)
         content = self.projection(self.features if items is None else self.features[items])
         item_rows = torch.cat([item_ids, content], dim=1)
         return Embeddings(user_rows, item_rows, user_rows, item_rows)
