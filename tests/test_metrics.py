@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gatedrec.evaluation import per_user_metrics, top_k_lowest_id_on_ties
+from gatedrec.evaluation import evaluator, per_user_metrics, top_k_lowest_id_on_ties
 
 
 def test_metrics_match_hand_computed_values():
@@ -45,14 +45,30 @@ def test_boundary_tie_takes_lowest_ids():
     assert top_k_lowest_id_on_ties(scores, 3).tolist() == [[7, 0, 1]]
 
 
+@pytest.mark.parametrize("n_items", [16 * 8, 16 * 8 + 5, 16 * 60 + 15, 3000])
+@pytest.mark.parametrize("draw", ["distinct", "few values", "masked"])
+def test_ranking_from_the_shortlist_is_the_full_rankings(n_items, draw):
+    generator = torch.Generator().manual_seed(n_items)
+    if draw == "distinct":
+        scores = torch.randn(40, n_items, generator=generator)
+    else:  # many ties, also between groups' maxima
+        scores = torch.randint(0, 6, (40, n_items), generator=generator).float()
+    if draw == "masked":  # as the evaluator masks training items; some rows have fewer scores left than k
+        scores[torch.rand(40, n_items, generator=generator) < 0.9] = float("-inf")
+        scores[:5, 3:] = float("-inf")
+    for k in (1, 5, 20):
+        expected = torch.sort(scores, dim=1, descending=True, stable=True)
+        values, _ = evaluator.top_values(scores, k)
+        assert torch.equal(values, expected.values[:, :k])
+        assert torch.equal(top_k_lowest_id_on_ties(scores, k), expected.indices[:, :k])
+
+
 @pytest.mark.parametrize(
     "score_block, rank_block, rank_min_users",
     [(1 << 24, 1 << 20, 128), (7 * 120, 3 * 120, 1), (7 * 120, 3 * 120, 4), (120, 120, 1)],
 )
 def test_evaluation_in_blocks_matches_ranking_every_user_at_once(small_generated, monkeypatch, score_block, rank_block,
                                                                  rank_min_users):
-    import gatedrec.evaluation.evaluator as evaluator
-
     dataset = small_generated.dataset
     monkeypatch.setattr(evaluator, "SCORE_BLOCK_ELEMENTS", score_block)
     monkeypatch.setattr(evaluator, "RANK_BLOCK_ELEMENTS", rank_block)
