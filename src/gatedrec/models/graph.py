@@ -31,11 +31,21 @@ def row_normalize(adjacency: sp.csr_matrix) -> sp.csr_matrix:
 
 def symmetric_normalize(adjacency: sp.csr_matrix) -> sp.csr_matrix:
     """D^-1/2 A D^-1/2 with D the row sums; rows of degree 0 stay zero."""
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    scale = inverse_sqrt_degree(adjacency)
+    return scaled_sorted(scale, adjacency, scale)
+
+
+def inverse_sqrt_degree(matrix: sp.csr_matrix) -> sp.dia_matrix:
+    """D^-1/2 as a diagonal float32 matrix, D the row sums; 0 for rows of degree 0."""
+    degree = np.asarray(matrix.sum(axis=1)).ravel()
     inverse_sqrt = np.zeros_like(degree)
     np.power(degree, -0.5, out=inverse_sqrt, where=degree > 0)
-    scale = sp.diags(inverse_sqrt.astype(np.float32))
-    normalized = (scale @ adjacency @ scale).tocsr().astype(np.float32)
+    return sp.diags(inverse_sqrt.astype(np.float32))
+
+
+def scaled_sorted(left: sp.dia_matrix, matrix: sp.csr_matrix, right: sp.dia_matrix) -> sp.csr_matrix:
+    """left M right in float32 CSR with sorted indices."""
+    normalized = (left @ matrix @ right).tocsr().astype(np.float32)
     normalized.sort_indices()
     return normalized
 
@@ -238,15 +248,8 @@ class BipartiteGraph:
 def normalized_user_rows(train: sp.csr_matrix) -> sp.csr_matrix:
     """The users' rows of normalized_adjacency(train), D_u^-1/2 R D_i^-1/2, computed alone: the same numbers."""
     train = train.tocsr().astype(np.float32)
-    scales = []
-    for side in (train, train.T.tocsr()):  # degrees as the whole graph's row sums give them
-        degree = np.asarray(side.sum(axis=1)).ravel()
-        inverse_sqrt = np.zeros_like(degree)
-        np.power(degree, -0.5, out=inverse_sqrt, where=degree > 0)
-        scales.append(sp.diags(inverse_sqrt.astype(np.float32)))
-    normalized = (scales[0] @ train @ scales[1]).tocsr().astype(np.float32)
-    normalized.sort_indices()
-    return normalized
+    # the items' degrees as row sums of R^T, as the whole graph's item rows give them
+    return scaled_sorted(inverse_sqrt_degree(train), train, inverse_sqrt_degree(train.T.tocsr()))
 
 
 def propagate_all(graph: BipartiteGraph | SparseOperator, user_ego: torch.Tensor, item_ego: torch.Tensor,
@@ -288,7 +291,8 @@ class _BipartiteHornerRows(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, user_ego, item_ego, user_rows, item_rows, n_layers, graph):
-        (user_block, user_block_t), (item_block, item_block_t) = graph.users.row_block(user_rows), graph.items.row_block(item_rows)
+        user_block, user_block_t = graph.users.row_block(user_rows)
+        item_block, item_block_t = graph.items.row_block(item_rows)
         ctx.save_for_backward(user_rows, item_rows)
         ctx.n_layers, ctx.graph, ctx.transposed_blocks = n_layers, graph, (user_block_t, item_block_t)
         users, items = user_ego.detach(), item_ego.detach()
