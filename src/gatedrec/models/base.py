@@ -106,5 +106,7 @@ class NodeRepresentationRecommender(Recommender):
         batch = self(users, items)
         n_pairs = len(users)
         ranking = bpr_loss(batch.users, *batch.items.split(n_pairs))
-        ids = (self.id_embedding[users.repeat(2)].pow(2) + self.id_embedding[self.n_users + items].pow(2)).mean()
+        user_ids = self.id_embedding.index_select(0, users.repeat(2))
+        item_ids = self.id_embedding.index_select(0, self.n_users + items)
+        ids = (user_ids.pow(2) + item_ids.pow(2)).mean()
         return ranking + self.reg_weight * (ids + self.extra_penalty(users))
