@@ -97,7 +97,8 @@ def train_one_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int)
 
 def markdown(results: list[dict]) -> str:
     on_gpu = any("gpu_peak_memory_mb" in r for r in results)
-    header = "| users | items | interactions | generate s | build s | epoch s | eval pass s | peak MB after epoch | peak MB |"
+    header = ("| users | items | interactions | generate s | build s | epoch s | eval pass s | peak MB after epoch "
+              "| peak MB |")
     lines = [header + (" GPU peak MB |" if on_gpu else ""), "|---" * (10 if on_gpu else 9) + "|"]
     for r in results:
         s = r["steps"]

@@ -44,8 +44,10 @@ class LightGCN(Recommender):
         """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``."""
         adjacency = self.epoch_adjacency if self.training else self.adjacency
         if users is None:
-            return Embeddings(*propagate_all(adjacency, self.user_emb, item_ego, self.n_layers), self.user_emb, item_ego)
-        (user_rows, user_where), (item_rows, item_where) = (torch.unique(ids, return_inverse=True) for ids in (users, items))
+            final = propagate_all(adjacency, self.user_emb, item_ego, self.n_layers)
+            return Embeddings(*final, self.user_emb, item_ego)
+        (user_rows, user_where), (item_rows, item_where) = (
+            torch.unique(ids, return_inverse=True) for ids in (users, items))
         tables = propagate_rows(adjacency, self.user_emb, item_ego, self.n_layers, user_rows, item_rows)
         wheres = (user_where, item_where, user_where, item_where)
         return Embeddings(*(table.index_select(0, where) for table, where in zip(tables, wheres)))

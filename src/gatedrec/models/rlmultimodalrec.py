@@ -102,7 +102,8 @@ class RLMultimodalRec(LightGCN):
         batch, content = self.embeddings_and_content(users, torch.cat([pos_items, neg_items]))
         total = self.embedding_loss(batch)
         if self.content_loss_weight > 0 and content is not None:
-            total = total + self.content_loss_weight * bpr_loss(batch.users, content.index_select(0, pos_items), content.index_select(0, neg_items))
+            content_scores = (content.index_select(0, pos_items), content.index_select(0, neg_items))
+            total = total + self.content_loss_weight * bpr_loss(batch.users, *content_scores)
         return total
 
     def embeddings_and_content(self, users=None, items=None) -> tuple[Embeddings, torch.Tensor | None]:
