@@ -8,6 +8,7 @@ from torch import nn
 
 from gatedrec.data import Modality
 from gatedrec.errors import GatedRecError
+from gatedrec.system import native_bfloat16
 
 FUSIONS = ("gate", "concat", "mean", "sum", "none")
 GATES = ("element", "scalar")
@@ -55,9 +56,7 @@ def product_precision(name: str, device_type: str) -> torch.dtype:
     """float32 or bfloat16; auto is bfloat16 on a CPU that multiplies bfloat16 natively (AVX512-BF16 or AMX:
     the content products then take half the time at the same accuracy) and float32 everywhere else."""
     if name == "auto":
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported") if device_type == "cpu" else ()
-        native = [getattr(torch.cpu, check, lambda: False)() for check in checks]
-        name = "bfloat16" if any(native) else "float32"
+        name = "bfloat16" if device_type == "cpu" and native_bfloat16() else "float32"
     if name not in PRECISIONS:
         raise GatedRecError(f"content_precision '{name}' is unknown; choose one of auto, {', '.join(PRECISIONS)}")
     return PRECISIONS[name]
