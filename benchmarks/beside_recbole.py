@@ -32,9 +32,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scipy.sparse as sp  # noqa: E402
-import torch  # noqa: E402
-
 from common import machine, save_report, update_readme  # noqa: E402
 from speed import build_case, load, no_time_yet, train_epoch  # noqa: E402
 
@@ -114,8 +111,9 @@ def markdown(result: dict) -> str:
     for part, reference in (("epoch", REFERENCE_EPOCH), ("eval", REFERENCE_EVAL)):
         ours, recbole = medians[f"ours_{part}"], medians[f"recbole_{part}"]
         ratio = ours / recbole
-        rows.append(f"| {part} | {ours:.3f} | {recbole:.3f} | {ratio:.3f} | {reference['recbole']} | {reference['mmrec']} | "
-                    f"{recbole / reference['recbole']:.2f} | {ratio * reference['recbole'] / reference['mmrec']:.2f} |")
+        rows.append(f"| {part} | {ours:.3f} | {recbole:.3f} | {ratio:.3f} | {reference['recbole']} | "
+                    f"{reference['mmrec']} | {recbole / reference['recbole']:.2f} | "
+                    f"{ratio * reference['recbole'] / reference['mmrec']:.2f} |")
     return (
         f"LightGCN (2 layers) on {result['data']}, {result['epochs']} epochs and evaluation passes each after a "
         f"warm-up, taken in turn in one process; medians. Training pairs: ours {result['training_pairs']['ours']:,}, "
@@ -133,7 +131,8 @@ def main() -> None:
     try:
         import recbole  # noqa: F401
     except ImportError:
-        sys.exit("beside_recbole.py needs RecBole 1.2.1 in its own environment: see the commands at the top of this file")
+        sys.exit("beside_recbole.py needs RecBole 1.2.1 in its own environment: see the commands at the top of "
+                 "this file")
     result = measure(args.epochs)
     text = markdown(result)
     save_report("beside-recbole", {"machine": machine(), **result}, "# LightGCN beside RecBole\n\n" + text)
