@@ -18,6 +18,7 @@ from gatedrec.models.graph import (
     normalized_user_rows,
     propagate_all,
     propagate_rows,
+    row_normalize,
     sparse_dense_product,
     spmm,
     to_torch_csr,
@@ -41,6 +42,13 @@ def test_normalized_adjacency_matches_dense_reference():
     result = normalized_adjacency(sp.csr_matrix(train)).toarray()
     np.testing.assert_allclose(result, dense_reference(train), rtol=1e-6, atol=1e-7)
     assert np.all(result.diagonal() == 0)
+
+
+def test_row_normalized_rows_average_their_entries_and_empty_rows_stay_zero():
+    weights = np.array([[0, 2, 2], [0, 0, 0], [1, 3, 0]], dtype=np.float32)
+    result = row_normalize(sp.csr_matrix(weights)).toarray()
+    np.testing.assert_allclose(result, [[0, 0.5, 0.5], [0, 0, 0], [0.25, 0.75, 0]])
+    assert result.dtype == np.float32
 
 
 def test_propagation_and_its_gradient_match_dense_maths():

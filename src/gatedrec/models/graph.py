@@ -23,24 +23,21 @@ def normalized_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
 
 def row_normalize(adjacency: sp.csr_matrix) -> sp.csr_matrix:
     """D^-1 A with D the row sums: each row averages its entries; rows of degree 0 stay zero."""
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    inverse = np.zeros_like(degree)
-    np.divide(1.0, degree, out=inverse, where=degree > 0)
-    return (sp.diags(inverse) @ adjacency).tocsr().astype(np.float32)
+    return (degree_power(adjacency, -1.0) @ adjacency).tocsr().astype(np.float32)
 
 
 def symmetric_normalize(adjacency: sp.csr_matrix) -> sp.csr_matrix:
     """D^-1/2 A D^-1/2 with D the row sums; rows of degree 0 stay zero."""
-    scale = inverse_sqrt_degree(adjacency)
+    scale = degree_power(adjacency, -0.5)
     return scaled_sorted(scale, adjacency, scale)
 
 
-def inverse_sqrt_degree(matrix: sp.csr_matrix) -> sp.dia_matrix:
-    """D^-1/2 as a diagonal float32 matrix, D the row sums; 0 for rows of degree 0."""
+def degree_power(matrix: sp.csr_matrix, exponent: float) -> sp.dia_matrix:
+    """D^exponent as a diagonal float32 matrix, D the row sums; 0 for rows of degree 0."""
     degree = np.asarray(matrix.sum(axis=1)).ravel()
-    inverse_sqrt = np.zeros_like(degree)
-    np.power(degree, -0.5, out=inverse_sqrt, where=degree > 0)
-    return sp.diags(inverse_sqrt.astype(np.float32))
+    powered = np.zeros_like(degree)
+    np.power(degree, exponent, out=powered, where=degree > 0)
+    return sp.diags(powered.astype(np.float32))
 
 
 def scaled_sorted(left: sp.dia_matrix, matrix: sp.csr_matrix, right: sp.dia_matrix) -> sp.csr_matrix:
@@ -249,7 +246,7 @@ def normalized_user_rows(train: sp.csr_matrix) -> sp.csr_matrix:
     """The users' rows of normalized_adjacency(train), D_u^-1/2 R D_i^-1/2, computed alone: the same numbers."""
     train = train.tocsr().astype(np.float32)
     # the items' degrees as row sums of R^T, as the whole graph's item rows give them
-    return scaled_sorted(inverse_sqrt_degree(train), train, inverse_sqrt_degree(train.T.tocsr()))
+    return scaled_sorted(degree_power(train, -0.5), train, degree_power(train.T.tocsr(), -0.5))
 
 
 def propagate_all(graph: BipartiteGraph | SparseOperator, user_ego: torch.Tensor, item_ego: torch.Tensor,
