@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 import types
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
 
-from common import DATASETS, SHARED_DATA, load_shared, machine, save_report, update_readme  # noqa: E402
+from common import (DATASETS, SHARED_DATA, in_turn, in_turn_intro, load_shared, machine,  # noqa: E402
+                    medians_after_warm_up, save_report, update_readme)  # noqa: E402
 from speed import MMREC, build_case, no_time_yet, train_epoch  # noqa: E402
 
 from gatedrec.evaluation import Evaluator  # noqa: E402
@@ -96,31 +95,23 @@ def mmrec_lightgcn(checkout: Path, data_folder: Path):
     return mmrec["Trainer"](config, model, False), train_data, valid_data
 
 
-def timed(work) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
-
-
 def measure(checkout: Path, epochs: int) -> dict:
     configure_torch()
     dataset = load_shared(DATASET)
     ours = build_case("lightgcn", dataset)
     evaluator = Evaluator(dataset)
-    seconds = {"mmrec_epoch": [], "ours_epoch": [], "mmrec_eval": [], "ours_eval": []}
     with tempfile.TemporaryDirectory() as folder:
         trainer, train, valid = mmrec_lightgcn(checkout, Path(folder))
-        for epoch in range(epochs + 1):  # the first of each is a warm-up, left out of the medians
-            seconds["mmrec_epoch"].append(timed(lambda: trainer._train_epoch(train, epoch)))
-            seconds["ours_epoch"].append(timed(lambda: train_epoch(*ours, epoch, no_time_yet())))
-            seconds["mmrec_eval"].append(timed(lambda: trainer.evaluate(valid)))
-            seconds["ours_eval"].append(timed(lambda: evaluator.evaluate(ours.model, "valid")))
-            print(f"epoch {epoch}: " + ", ".join(f"{name} {values[-1]:.3f} s" for name, values in seconds.items()),
-                  flush=True)
+        seconds = in_turn({
+            "mmrec_epoch": lambda epoch: trainer._train_epoch(train, epoch),
+            "ours_epoch": lambda epoch: train_epoch(*ours, epoch, no_time_yet()),
+            "mmrec_eval": lambda epoch: trainer.evaluate(valid),
+            "ours_eval": lambda epoch: evaluator.evaluate(ours.model, "valid"),
+        }, epochs)
         recall = {"mmrec": trainer.evaluate(valid)["recall@20"],
                   "ours": evaluator.evaluate(ours.model, "valid")["recall@20"]}
     return {"data": DATASET, "epochs": epochs, "seconds": seconds,
-            "medians": {name: statistics.median(values[1:]) for name, values in seconds.items()},
+            "medians": medians_after_warm_up(seconds),
             "training_pairs": {"ours": int(dataset.train.nnz), "mmrec": len(train.dataset)},
             "valid_recall@20_after_training": recall}
 
@@ -134,9 +125,7 @@ def markdown(result: dict) -> str:
                     f"{mmrec / reference[index]:.2f} |")
     recall = result["valid_recall@20_after_training"]
     return (
-        f"LightGCN (2 layers) on {result['data']}, {result['epochs']} epochs and evaluation passes each after a "
-        f"warm-up, taken in turn in one process; medians. Training pairs: ours {result['training_pairs']['ours']:,}, "
-        f"MMRec {result['training_pairs']['mmrec']:,}. Valid Recall@20 after those {result['epochs'] + 1} epochs: ours "
+        f"{in_turn_intro(result, 'MMRec')} Valid Recall@20 after those {result['epochs'] + 1} epochs: ours "
         f"{recall['ours']:.4f}, MMRec {recall['mmrec']:.4f}. Machine: {machine()}.\n\n"
         "| part | ours s | MMRec s | ours / MMRec | MMRec s, REFERENCE.md's machine "
         "| this machine / that one (MMRec) |\n"

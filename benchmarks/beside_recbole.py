@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, save_report, update_readme  # noqa: E402
+from common import in_turn, in_turn_intro, machine, medians_after_warm_up, save_report, update_readme  # noqa: E402
 from speed import build_case, load, no_time_yet, train_epoch  # noqa: E402
 
 from gatedrec.evaluation import Evaluator  # noqa: E402
@@ -73,18 +71,11 @@ def recbole_lightgcn(folder: Path):
     return Trainer(config, LightGCN(config, train.dataset)), train, valid
 
 
-def timed(work) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
-
-
 def measure(epochs: int) -> dict:
     configure_torch()
     dataset = load(DATASET)
     ours = build_case("lightgcn", dataset)
     evaluator = Evaluator(dataset)
-    seconds = {"recbole_epoch": [], "ours_epoch": [], "recbole_eval": [], "ours_eval": []}
     with tempfile.TemporaryDirectory() as folder:
         write_atomic_file(dataset, Path(folder))
         started_in = os.getcwd()
@@ -93,15 +84,14 @@ def measure(epochs: int) -> dict:
             trainer, train, valid = recbole_lightgcn(Path(folder))
         finally:
             os.chdir(started_in)
-        for epoch in range(epochs + 1):  # the first of each is a warm-up, left out of the medians
-            seconds["recbole_epoch"].append(timed(lambda: trainer._train_epoch(train, epoch, show_progress=False)))
-            seconds["ours_epoch"].append(timed(lambda: train_epoch(*ours, epoch, no_time_yet())))
-            seconds["recbole_eval"].append(timed(lambda: trainer._valid_epoch(valid, show_progress=False)))
-            seconds["ours_eval"].append(timed(lambda: evaluator.evaluate(ours.model, "valid")))
-            print(f"epoch {epoch}: " + ", ".join(f"{name} {values[-1]:.3f} s" for name, values in seconds.items()),
-                  flush=True)
+        seconds = in_turn({
+            "recbole_epoch": lambda epoch: trainer._train_epoch(train, epoch, show_progress=False),
+            "ours_epoch": lambda epoch: train_epoch(*ours, epoch, no_time_yet()),
+            "recbole_eval": lambda epoch: trainer._valid_epoch(valid, show_progress=False),
+            "ours_eval": lambda epoch: evaluator.evaluate(ours.model, "valid"),
+        }, epochs)
     return {"data": DATASET, "epochs": epochs, "seconds": seconds,
-            "medians": {name: statistics.median(values[1:]) for name, values in seconds.items()},
+            "medians": medians_after_warm_up(seconds),
             "training_pairs": {"ours": int(dataset.train.nnz), "recbole": len(train.dataset)}}
 
 
@@ -115,9 +105,7 @@ def markdown(result: dict) -> str:
                     f"{reference['mmrec']} | {recbole / reference['recbole']:.2f} | "
                     f"{ratio * reference['recbole'] / reference['mmrec']:.2f} |")
     return (
-        f"LightGCN (2 layers) on {result['data']}, {result['epochs']} epochs and evaluation passes each after a "
-        f"warm-up, taken in turn in one process; medians. Training pairs: ours {result['training_pairs']['ours']:,}, "
-        f"RecBole {result['training_pairs']['recbole']:,}. Machine: {machine()}.\n\n"
+        f"{in_turn_intro(result, 'RecBole')} Machine: {machine()}.\n\n"
         "| part | ours s | RecBole s | ours / RecBole | RecBole s, reference machine | MMRec s, reference machine "
         "| this machine / reference (RecBole) | ours / MMRec on one machine (estimate) |\n"
         "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"

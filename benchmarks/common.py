@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import statistics
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -70,3 +73,29 @@ def update_readme(text: str, block: str) -> None:
     if start in content and end in content:
         head, rest = content.split(start, 1)
         write_text_atomic(readme, head + start + "\n" + text + end + rest.split(end, 1)[1])
+
+
+def in_turn(parts: dict[str, Callable[[int], object]], epochs: int) -> dict[str, list[float]]:
+    """Seconds of each part, the parts run in turn once per epoch (called with its number, epoch 0 a warm-up),
+    printed as they come: two frameworks timed alike, whatever the machine's drift."""
+    seconds = {name: [] for name in parts}
+    for epoch in range(epochs + 1):
+        for name, part in parts.items():
+            started = time.perf_counter()
+            part(epoch)
+            seconds[name].append(time.perf_counter() - started)
+        print(f"epoch {epoch}: " + ", ".join(f"{name} {values[-1]:.3f} s" for name, values in seconds.items()),
+              flush=True)
+    return seconds
+
+
+def medians_after_warm_up(seconds: dict[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(values[1:]) for name, values in seconds.items()}
+
+
+def in_turn_intro(result: dict, other: str) -> str:
+    """The first sentences of a report on LightGCN timed in turn with another framework's (``other``)."""
+    pairs = result["training_pairs"]
+    return (f"LightGCN (2 layers) on {result['data']}, {result['epochs']} epochs and evaluation passes each after a "
+            f"warm-up, taken in turn in one process; medians. Training pairs: ours {pairs['ours']:,}, "
+            f"{other} {pairs[other.lower()]:,}.")
