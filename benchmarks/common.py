@@ -93,9 +93,9 @@ def medians_after_warm_up(seconds: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(values[1:]) for name, values in seconds.items()}
 
 
-def in_turn_intro(result: dict, other: str) -> str:
-    """The first sentences of a report on LightGCN timed in turn with another framework's (``other``)."""
+def in_turn_intro(result: dict, other: str, model: str = "LightGCN (2 layers)") -> str:
+    """The first sentences of a report on ``model`` timed in turn with another framework's (``other``)."""
     pairs = result["training_pairs"]
-    return (f"LightGCN (2 layers) on {result['data']}, {result['epochs']} epochs and evaluation passes each after a "
+    return (f"{model} on {result['data']}, {result['epochs']} epochs and evaluation passes each after a "
             f"warm-up, taken in turn in one process; medians. Training pairs: ours {pairs['ours']:,}, "
             f"{other} {pairs[other.lower()]:,}.")
