@@ -262,8 +262,8 @@ def main() -> None:
     side_by_side = [in_fresh_process(interleaved, name, epochs) for name, epochs in INTERLEAVED_EPOCHS.items()]
     intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes per case, then the median over "
              f"{args.repeats} rounds over all cases (each case in a fresh process); MMRec's figures from "
-             f"../shared/REFERENCE.md, measured on its own machine (benchmarks/beside_recbole.py measures how this "
-             f"one differs). Machine: {machine()}.\n\n")
+             f"../shared/REFERENCE.md, measured on its own machine (benchmarks/beside_mmrec.py times MMRec itself "
+             f"beside ours on this one). Machine: {machine()}.\n\n")
     text = intro + markdown(results) + "\n" + ratios(rounds) + "\n" + interleaved_markdown(side_by_side)
     save_report("speed", {"machine": machine(), "results": results, "interleaved": side_by_side}, "# Speed\n\n" + text)
     update_readme(text, "speed")
