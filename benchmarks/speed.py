@@ -201,22 +201,51 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters(), torch.empty(0)).device
 
 
+SPARSE, DENSE, ELEMENTWISE = ("sparse products (propagation, item graph)", "dense products (projections, gate)",
+                              "element-wise arithmetic")
 OPERATOR_GROUPS = {  # torch operator -> what it does in these models
-    "aten::_embedding_bag_forward_only": "sparse products (propagation, item graph)",  # on CPU
-    "aten::_sparse_mm": "sparse products (propagation, item graph)",  # on CUDA
-    "aten::addmm": "dense products (projections, gate)",
-    "aten::mm": "dense products (projections, gate)",
+    "aten::_embedding_bag_forward_only": SPARSE,  # on CPU
+    "aten::_sparse_mm": SPARSE,  # on CUDA
+    "aten::addmm": DENSE,
+    "aten::mm": DENSE,
     "aten::_fused_adam_": "optimiser",
+    "Optimizer.step#Adam.step": "optimiser",
+    "Optimizer.zero_grad#Adam.zero_grad": "optimiser",
     "aten::fill_": "zero-filling buffers",
+    "aten::zero_": "zero-filling buffers",
+    **dict.fromkeys(["aten::index_select", "aten::scatter_add_", "aten::index_add_", "aten::gather", "aten::index",
+                     "aten::_index_put_impl_", "aten::index_fill_", "aten::index_copy"],
+                    "gathers and scatters of rows"),
+    **dict.fromkeys(["aten::copy_", "aten::cat", "aten::clone", "aten::_to_copy"], "copies and concatenations"),
+    **dict.fromkeys(["aten::sort", "aten::_unique2", "aten::topk"], "sorting (unique batch rows, top-k)"),
+    **dict.fromkeys(["aten::add_", "aten::add", "aten::mul", "aten::mul_", "aten::sub", "aten::sub_", "aten::div",
+                     "aten::div_", "aten::addcmul", "aten::addcmul_", "aten::sigmoid", "aten::sigmoid_", "aten::pow",
+                     "aten::neg", "aten::sum", "aten::mean", "aten::exp", "aten::log", "aten::log_sigmoid_forward",
+                     "aten::log_sigmoid_backward", "aten::softplus", "aten::where", "aten::eq", "aten::gt",
+                     "aten::any", "aten::norm", "aten::clamp_min", "aten::rsqrt"], ELEMENTWISE),
+    **dict.fromkeys(["aten::empty", "aten::empty_strided", "aten::empty_like", "aten::zeros", "aten::new_zeros",
+                     "aten::new_empty"], "allocating tensors"),
+    **dict.fromkeys(["aten::as_strided", "aten::select", "aten::slice", "aten::alias", "aten::col_indices",
+                     "aten::crow_indices", "aten::values", "aten::to", "aten::view", "aten::t", "aten::transpose",
+                     "aten::expand", "aten::unsqueeze", "aten::split", "aten::split_with_sizes", "aten::narrow",
+                     "aten::reshape", "aten::detach", "aten::lift_fresh", "aten::arange", "aten::resize_"],
+                    "views and tensor bookkeeping"),
 }
+# operators outside aten (our autograd functions' forward and backward bodies, the autograd engine's nodes):
+# their self time is Python, SciPy (a batch's row blocks) and bookkeeping around the operators they call
+PYTHON_SIDE = "Python, SciPy row blocks, autograd bookkeeping"
+
+
+def operator_group(name: str) -> str:
+    return OPERATOR_GROUPS.get(name, "other" if name.startswith("aten::") else PYTHON_SIDE)
 
 
 def operator_shares(profiler) -> dict[str, float]:
     """Share of the profiled epoch's operator time per group (the profiler's own overhead inflates the many
-    small operators in "other")."""
+    small operators)."""
     totals: dict[str, float] = {}
     for event in profiler.key_averages():
-        group = OPERATOR_GROUPS.get(event.key, "other")
+        group = operator_group(event.key)
         totals[group] = totals.get(group, 0.0) + event.self_cpu_time_total
     overall = sum(totals.values())
     return {group: seconds / overall for group, seconds in sorted(totals.items(), key=lambda item: -item[1])}
