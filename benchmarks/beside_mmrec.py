@@ -31,7 +31,6 @@ that module is replaced by an empty one before MMRec's dataset module imports it
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import types
@@ -43,7 +42,8 @@ import numpy as np
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
 
-from common import in_turn, in_turn_intro, machine, medians_after_warm_up, save_report, update_readme  # noqa: E402
+from common import (in_turn, in_turn_intro, machine, medians_after_warm_up, save_report,  # noqa: E402
+                    update_readme, working_directory)
 from speed import MMREC, build_case, load, no_time_yet, train_epoch  # noqa: E402
 
 from gatedrec.evaluation import Evaluator  # noqa: E402
@@ -113,13 +113,9 @@ def write_mmrec_folder(dataset, folder: Path) -> None:
 
 def mmrec_case(mmrec: dict, checkout: Path, pairing: Pairing, data_folder: Path):
     """MMRec's model, its trainer and its train and validation loaders, set up as its quick_start sets them up."""
-    started_in = os.getcwd()
-    os.chdir(checkout)  # MMRec reads its configs from src/configs under the working directory
-    try:
-        settings = {**COMMON_SETTINGS, **pairing.settings, "data_path": str(data_folder) + "/"}
+    settings = {**COMMON_SETTINGS, **pairing.settings, "data_path": str(data_folder) + "/"}
+    with working_directory(checkout):  # MMRec reads its configs from src/configs under the working directory
         config = mmrec["Config"](pairing.mmrec_model, "baby", settings)
-    finally:
-        os.chdir(started_in)
     train, valid, _ = mmrec["RecDataset"](config).split()
     for part in (train, valid):
         str(part)  # as quick_start logs them; this also sets the counts its loaders read
@@ -131,14 +127,15 @@ def mmrec_case(mmrec: dict, checkout: Path, pairing: Pairing, data_folder: Path)
     return model, mmrec["Trainer"](config, model, False), train_data, valid_data
 
 
-def measure(checkout: Path, name: str, epochs: int) -> dict:
+def measure(mmrec: dict, checkout: Path, name: str, epochs: int) -> dict:
+    """``mmrec``: MMRec's modules (import_mmrec), imported once for all models."""
     pairing = PAIRINGS[name]
     dataset = load(pairing.data)
     ours = build_case(name, dataset)
     evaluator = Evaluator(dataset)
     with tempfile.TemporaryDirectory() as folder:
         write_mmrec_folder(dataset, Path(folder) / "baby")
-        model, trainer, train, valid = mmrec_case(import_mmrec(checkout), checkout, pairing, Path(folder))
+        model, trainer, train, valid = mmrec_case(mmrec, checkout, pairing, Path(folder))
 
         def mmrec_epoch(epoch: int) -> None:  # the part of Trainer.fit that it times as training
             model.pre_epoch_processing()
@@ -191,7 +188,8 @@ def main() -> None:
     if unknown:
         sys.exit(f"--models: {', '.join(unknown)} not timed beside MMRec here; choose among {', '.join(PAIRINGS)}")
     configure_torch()
-    results = [measure(args.mmrec, name, args.epochs) for name in names]
+    mmrec = import_mmrec(args.mmrec)
+    results = [measure(mmrec, args.mmrec, name, args.epochs) for name in names]
     text = markdown(results)
     save_report("beside-mmrec", {"machine": machine(), "mmrec": str(args.mmrec), "results": results},
                 "# Our models beside MMRec\n\n" + text)

@@ -23,23 +23,23 @@ drew 125,305, so the seconds here compare with each other, not with speed.py's.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import in_turn, in_turn_intro, machine, medians_after_warm_up, save_report, update_readme  # noqa: E402
-from speed import build_case, load, no_time_yet, train_epoch  # noqa: E402
+from common import (in_turn, in_turn_intro, machine, medians_after_warm_up, save_report,  # noqa: E402
+                    update_readme, working_directory)
+from speed import MMREC, build_case, load, no_time_yet, train_epoch  # noqa: E402
 
 from gatedrec.evaluation import Evaluator  # noqa: E402
 from gatedrec.runtime import configure_torch  # noqa: E402
 
-# REFERENCE.md, generated Baby-size data, seconds on its machine (middle of each range given)
-REFERENCE_EPOCH = {"recbole": 3.15, "mmrec": 3.5}
-REFERENCE_EVAL = {"recbole": 2.7, "mmrec": 2.35}
 DATASET = "generated-baby"
+# REFERENCE.md, generated Baby-size data, seconds on its machine (RecBole: the middle of each range given)
+REFERENCE_EPOCH = {"recbole": 3.15, "mmrec": MMREC[f"lightgcn|{DATASET}"][0]}
+REFERENCE_EVAL = {"recbole": 2.7, "mmrec": MMREC[f"lightgcn|{DATASET}"][1]}
 
 
 def write_atomic_file(dataset, folder: Path) -> None:
@@ -78,12 +78,8 @@ def measure(epochs: int) -> dict:
     evaluator = Evaluator(dataset)
     with tempfile.TemporaryDirectory() as folder:
         write_atomic_file(dataset, Path(folder))
-        started_in = os.getcwd()
-        os.chdir(folder)  # RecBole writes its TensorBoard logs into the working directory
-        try:
+        with working_directory(folder):  # RecBole writes its TensorBoard logs into the working directory
             trainer, train, valid = recbole_lightgcn(Path(folder))
-        finally:
-            os.chdir(started_in)
         seconds = in_turn({
             "recbole_epoch": lambda epoch: trainer._train_epoch(train, epoch, show_progress=False),
             "ours_epoch": lambda epoch: train_epoch(*ours, epoch, no_time_yet()),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -99,3 +101,14 @@ def in_turn_intro(result: dict, other: str, model: str = "LightGCN (2 layers)") 
     return (f"{model} on {result['data']}, {result['epochs']} epochs and evaluation passes each after a "
             f"warm-up, taken in turn in one process; medians. Training pairs: ours {pairs['ours']:,}, "
             f"{other} {pairs[other.lower()]:,}.")
+
+
+@contextmanager
+def working_directory(folder: str | Path) -> Iterator[None]:
+    """The block runs in ``folder`` (another framework reads or writes relative to it), then where it was."""
+    started_in = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(started_in)
