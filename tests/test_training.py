@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -7,7 +8,7 @@ from gatedrec.config import DataConfig, RunConfig
 from gatedrec.data import load_data, load_mmrec
 from gatedrec.errors import GatedRecError
 from gatedrec.training import Trainer
-from gatedrec.training.trainer import build_optimizer
+from gatedrec.training.trainer import build_model, build_optimizer
 
 
 def config_for(model, **train):
@@ -207,3 +208,40 @@ def test_cold_items_keep_a_zero_id_embedding(small_folder):
     state = {name: tensor + 1.0 for name, tensor in trainer.model.state_dict().items()}
     trainer.model.load_state_dict(state)
     assert item_emb[cold].abs().max() == 0 and item_emb[~cold].abs().min() > 0
+
+
+@pytest.mark.parametrize("model, overrides", [
+    ("lightgcn", {}), ("freedom", {}), ("lattice", {}), ("rlmultimodalrec", {}),
+    ("rlmultimodalrec", {"placement": "late"}), ("rlmultimodalrec", {"item_graph_on": "id", "item_graph_mix": "learned"}),
+])
+def test_batch_rows_are_the_full_passs_rows_with_the_same_gradients(small_generated, model, overrides):
+    """A batch computes only its rows (each distinct item once, its item terms added before the repeats are
+    gathered); they must be the full pass's rows, and so must the parameters' gradients."""
+    config = config_for(model)
+    config.apply(overrides)
+    net = build_model(config, small_generated.dataset)
+    net.train()
+    generator = torch.Generator().manual_seed(0)
+    users = torch.randint(0, net.n_users, (40,), generator=generator)
+    items = torch.randint(0, net.n_items, (80,), generator=generator)  # repeats among them, as in a batch
+    weights = torch.randn(80, net.item_emb.shape[1], generator=generator)
+
+    def rows_and_gradients(batch_pass: bool) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        net.zero_grad(set_to_none=True)
+        net.start_epoch(np.random.default_rng(0))  # each pass as an epoch's first step (LATTICE builds its graph)
+        if batch_pass:
+            embeddings = net(users, items)
+            user_rows, item_rows = embeddings.users, embeddings.items
+        else:
+            embeddings = net()
+            user_rows, item_rows = embeddings.users[users], embeddings.items[items]
+        (user_rows.sum() + (item_rows * weights).sum()).backward()
+        grads = {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+        return user_rows.detach(), item_rows.detach(), grads
+
+    batch, full = rows_and_gradients(True), rows_and_gradients(False)
+    torch.testing.assert_close(batch[0], full[0])
+    torch.testing.assert_close(batch[1], full[1])
+    assert batch[2].keys() == full[2].keys()
+    for name, grad in full[2].items():
+        torch.testing.assert_close(batch[2][name], grad, msg=name)

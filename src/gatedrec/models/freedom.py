@@ -31,8 +31,7 @@ class FREEDOM(LightGCN):
         self.raw = RawProjections(dataset.modalities, int(params["embedding_size"]), device)
 
     def forward(self, users=None, items=None) -> Embeddings:
-        propagated = self.propagate(self.item_emb, users, items)
-        return propagated._replace(items=propagated.items + self.item_graph(self.item_emb, items))
+        return self.propagate(self.item_emb, users, items, lambda rows: self.item_graph(self.item_emb, rows))
 
     def loss(self, users, pos_items, neg_items):
         batch = self(users, torch.cat([pos_items, neg_items]))

@@ -89,9 +89,8 @@ class LATTICE(LightGCN):
         h = self.item_emb
         for _ in range(self.item_layers):
             h = graph @ h
-        propagated = self.propagate(self.item_emb, users, items)
-        content = F.normalize(h if items is None else h.index_select(0, items), dim=1)
-        return propagated._replace(items=propagated.items + content)
+        return self.propagate(self.item_emb, users, items,
+                              lambda rows: F.normalize(h if rows is None else h.index_select(0, rows), dim=1))
 
     def embedding_loss(self, batch: Embeddings) -> torch.Tensor:
         n_pairs = batch.users.shape[0]

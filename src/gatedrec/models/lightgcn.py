@@ -10,6 +10,8 @@ high-degree nodes are dropped most; evaluation always uses the full graph.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -17,6 +19,9 @@ from torch import nn
 
 from gatedrec.models.base import Embeddings, Recommender
 from gatedrec.models.graph import BipartiteGraph, SparseOperator, propagate_all, propagate_rows
+
+# rows (None: all items) -> what a model adds to those items' propagated embeddings
+ItemTerm = Callable[[torch.Tensor | None], torch.Tensor]
 
 
 class LightGCN(Recommender):
@@ -40,20 +45,28 @@ class LightGCN(Recommender):
             kept = degree_sensitive_subgraph(self.train_matrix, 1.0 - self.edge_dropout, rng)
             self.epoch_adjacency = self.graph_operator(kept)
 
-    def propagate(self, item_ego: torch.Tensor, users=None, items=None) -> Embeddings:
-        """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``."""
+    def propagate(self, item_ego: torch.Tensor, users=None, items=None, item_term: ItemTerm | None = None) -> Embeddings:
+        """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``. ``item_term``
+        gives what a model adds to the propagated embeddings of the items asked for (all when None): it is asked
+        once per distinct item of a batch (a batch's positives and negatives repeat items)."""
         adjacency = self.epoch_adjacency if self.training else self.adjacency
         if users is None:
-            final = propagate_all(adjacency, self.user_emb, item_ego, self.n_layers)
-            return Embeddings(*final, self.user_emb, item_ego)
+            final_users, final_items = propagate_all(adjacency, self.user_emb, item_ego, self.n_layers)
+            return Embeddings(final_users, with_term(final_items, item_term, None), self.user_emb, item_ego)
         (user_rows, user_where), (item_rows, item_where) = (
             torch.unique(ids, return_inverse=True) for ids in (users, items))
-        tables = propagate_rows(adjacency, self.user_emb, item_ego, self.n_layers, user_rows, item_rows)
+        final_users, final_items, *egos = propagate_rows(adjacency, self.user_emb, item_ego, self.n_layers, user_rows,
+                                                         item_rows)
+        tables = (final_users, with_term(final_items, item_term, item_rows), *egos)
         wheres = (user_where, item_where, user_where, item_where)
         return Embeddings(*(table.index_select(0, where) for table, where in zip(tables, wheres)))
 
     def forward(self, users=None, items=None) -> Embeddings:
         return self.propagate(self.item_emb, users, items)
+
+
+def with_term(final_items: torch.Tensor, item_term: ItemTerm | None, rows: torch.Tensor | None) -> torch.Tensor:
+    return final_items if item_term is None else final_items + item_term(rows)
 
 
 def degree_sensitive_subgraph(train: sp.csr_matrix, keep_share: float, rng: np.random.Generator) -> sp.csr_matrix:

@@ -35,7 +35,7 @@ from gatedrec.models.losses import bpr_loss
 from gatedrec.models.graph import SparseOperator, spmm_rows
 from gatedrec.models.item_graph import ContentItemGraph, warm_neighbour_graph
 from gatedrec.models.fusion import ModalityFusion
-from gatedrec.models.lightgcn import LightGCN
+from gatedrec.models.lightgcn import ItemTerm, LightGCN
 
 PLACEMENTS = ("ego", "late", "content-only")
 
@@ -115,16 +115,26 @@ class RLMultimodalRec(LightGCN):
             item_ego = self.item_emb + content
         else:
             item_ego = content
-        propagated = self.propagate(item_ego, users, items)
-        final_items = propagated.items
-        if content is not None and self.placement == "late":
-            final_items = final_items + (content if items is None else content.index_select(0, items))
-        if self.item_graph is not None:
-            source = self.item_emb if self.item_graph_on == "id" else item_ego
-            final_items = final_items + self.item_graph(source, items)
+        propagated = self.propagate(item_ego, users, items, self.item_terms(item_ego, content))
         if self.cold_graph is not None and items is None:
-            final_items = self.with_cold_items(final_items)
-        return propagated._replace(items=final_items), content
+            propagated = propagated._replace(items=self.with_cold_items(propagated.items))
+        return propagated, content
+
+    def item_terms(self, item_ego: torch.Tensor, content: torch.Tensor | None) -> ItemTerm | None:
+        """What is added to the items' propagated embeddings: the content (placement late) and the item graph's
+        spread of the ego (or ID) embeddings; None when neither."""
+        late = content is not None and self.placement == "late"
+        if not late and self.item_graph is None:
+            return None
+        source = self.item_emb if self.item_graph_on == "id" else item_ego
+
+        def terms(rows: torch.Tensor | None) -> torch.Tensor:
+            spread = self.item_graph(source, rows) if self.item_graph is not None else 0
+            if not late:
+                return spread
+            return spread + (content if rows is None else content.index_select(0, rows))
+
+        return terms
 
     def with_cold_items(self, final_items: torch.Tensor) -> torch.Tensor:
         """Cold items take the mean final embedding of their content-nearest warm items, rescaled to those
