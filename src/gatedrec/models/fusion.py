@@ -125,13 +125,16 @@ class ModalityFusion(nn.Module):
         return self.cast_features[1]
 
     def product_tables(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each feature table in the products' number type with a contiguous copy of its transpose, kept
-        until the tables change: the weights' gradient X^T G reads X^T row by row, a third faster than
-        through a transposed view of X."""
+        """Each feature table in the products' number type with a column of ones appended, X̃ = [X | 1], and a
+        contiguous copy of its transpose, kept until the tables change. X̃ [W^T; b] is the projection with its
+        bias added by the product (no item-sized copy of the bias first), and X̃^T G holds X^T G and the
+        column sums of G (the biases' gradients) in one product that reads X̃^T row by row, a third faster
+        than through a transposed view."""
         tables = self.product_features()
         key = tuple((table.data_ptr(), table._version) for table in tables)
         if self.transposed_features is None or self.transposed_features[0] != key:
-            self.transposed_features = (key, [(table, table.t().contiguous()) for table in tables])
+            augmented = [torch.cat([table, table.new_ones(len(table), 1)], dim=1) for table in tables]
+            self.transposed_features = (key, [(table, table.t().contiguous()) for table in augmented])
         return self.transposed_features[1]
 
     def product_dtype(self) -> torch.dtype:
@@ -200,16 +203,16 @@ class _TwoModalityGate(torch.autograd.Function):
     products in the feature tables' number type and the rest in float32, and the backward written by hand.
     For h^1 = dc ⊙ g, h^2 = dc - h^1 and l = dc ⊙ (p^1 - p^2) ⊙ g ⊙ (1 - g) (summed over dimensions for a
     scalar gate), with W_g^m the block of W_g that reads p^m: dp^m = h^m + l W_g^m, dW_m = dp^m^T X_m,
-    dW_g^m = l^T p^m. Autograd's version of the same graph casts, stacks and zero-fills a dozen more
-    item-sized buffers per step and reads each X_m through a transposed view (tables: (X_m, X_m^T) per
-    modality)."""
+    db_m = Σ dp^m, dW_g^m = l^T p^m. Autograd's version of the same graph casts, stacks and zero-fills a
+    dozen more item-sized buffers per step and reads each X_m through a transposed view (tables: (X̃_m, X̃_m^T)
+    per modality, X̃ = [X | 1], from ModalityFusion.product_tables)."""
 
     @staticmethod
     def forward(ctx, first_weight, first_bias, second_weight, second_bias, gate_weight, gate_bias, tables):
         (first_table, first_transpose), (second_table, second_transpose) = tables
         dtype = first_table.dtype
-        first = torch.addmm(first_bias.to(dtype), first_table, first_weight.to(dtype).t())
-        second = torch.addmm(second_bias.to(dtype), second_table, second_weight.to(dtype).t())
+        first = first_table @ with_bias(first_weight, first_bias).to(dtype)
+        second = second_table @ with_bias(second_weight, second_bias).to(dtype)
         dim = first_weight.shape[0]
         gate_blocks = gate_weight.to(dtype).t().split(dim)
         # the logits as two products into one buffer: a third cheaper than one product with [p^1 || p^2]
@@ -225,57 +228,61 @@ class _TwoModalityGate(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_content):
-        gate, difference, first, second, *weights_and_biases, gate_weight = ctx.saved_tensors
+        gate, difference, *projections, first_weight, first_bias, second_weight, second_bias, gate_weight = \
+            ctx.saved_tensors
         through_first = grad_content * gate
         grad_logits = through_first * difference
         if gate.shape[1] == 1:
             grad_logits = grad_logits.sum(dim=1, keepdim=True)
         grad_logits.addcmul_(grad_logits, gate, value=-1.0)
         dim = grad_content.shape[1]
-        logits_products, logits_sum = grad_logits.to(ctx.transposes[0].dtype), grad_logits.sum(dim=0)
-        grads, gate_grads = [], []
-        for index, through in enumerate((through_first, grad_content - through_first)):
-            transpose, block = ctx.transposes[index], slice(index * dim, (index + 1) * dim)
+        logits_products = grad_logits.to(ctx.transposes[0].dtype)
+        modalities = zip(ctx.transposes, (through_first, grad_content - through_first), projections,
+                         (with_bias(first_weight, first_bias), with_bias(second_weight, second_bias)))
+        grads, gate_grads, logits_sums = [], [], []
+        for index, (transpose, through, projected, weight_with_bias) in enumerate(modalities):
+            gate_block = gate_weight[:, index * dim: (index + 1) * dim]
             if _takes_feature_route(transpose, dim):
-                weight, bias = weights_and_biases[2 * index: 2 * index + 2]
-                *projection_grads, gate_grad = _feature_route(transpose, through, logits_products, logits_sum,
-                                                              gate_weight[:, block], weight, bias)
+                grad_with_bias, gate_grad, logits_sum = _feature_route(transpose, through, logits_products, gate_block,
+                                                                       weight_with_bias)
+                logits_sums.append(logits_sum)
             else:
-                *projection_grads, gate_grad = _projection_route(transpose, through, logits_products,
-                                                                 gate_weight[:, block], (first, second)[index])
-            grads += projection_grads
+                grad_with_bias, gate_grad = _projection_route(transpose, through, logits_products, gate_block, projected)
+            grads += [grad_with_bias[:-1].t(), grad_with_bias[-1]]
             gate_grads.append(gate_grad)
+        logits_sum = logits_sums[0] if logits_sums else grad_logits.sum(dim=0)
         return *grads, torch.cat(gate_grads, dim=1), logits_sum, None
 
 
+def with_bias(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """[W^T; b]: X̃ [W^T; b] = X W^T + b for X̃ = [X | 1]."""
+    return torch.cat([weight.t(), bias.unsqueeze(0)])
+
+
 def _takes_feature_route(transpose: torch.Tensor, dim: int) -> bool:
-    """Whether a modality's gradients come cheaper from the features' side: features narrower than twice the
-    output (then the projections need not be kept for the backward)."""
-    return transpose.shape[0] < 2 * dim
+    """Whether a modality's gradients come cheaper from the features' side: features (X̃^T's rows less the
+    ones) narrower than twice the output (then the projections need not be kept for the backward)."""
+    return transpose.shape[0] - 1 < 2 * dim
 
 
 def _projection_route(transpose, through, logits_products, gate_block, projected):
-    """One modality's gradients through dp = h + l W_g^m: dW = (X^T dp)^T, db = Σ dp, dW_g^m = l^T p. Its
+    """One modality's gradients through dp = h + l W_g^m: [dW^T; db] = X̃^T dp and dW_g^m = l^T p. Its
     products cost D + 2 dim per item and output dimension (D = the features' width)."""
     dtype = transpose.dtype
     through_gate = logits_products @ gate_block.to(dtype)
     grad_projected = torch.add(through, through_gate, out=through_gate.new_empty(through.shape))
-    weight_grad = (transpose @ grad_projected).t().float()
-    gate_grad = (logits_products.t() @ projected).float()
-    return weight_grad, grad_projected.sum(dim=0, dtype=torch.float32), gate_grad
+    return (transpose @ grad_projected).float(), (logits_products.t() @ projected).float()
 
 
-def _feature_route(transpose, through, logits_products, logits_sum, gate_block, weight, bias):
-    """The same gradients from the features' side: with A = X^T h and B = X^T l, dW = (A + B W_g^m)^T,
-    db = Σ h + (Σ l) W_g^m and dW_g^m = B^T W^T + (Σ l) b^T. Its products cost 2 D per item and output
-    dimension: cheaper than the projection route when the features are narrower than twice the output."""
+def _feature_route(transpose, through, logits_products, gate_block, weight_with_bias):
+    """The same gradients from the features' side: with A = X̃^T h and B = X̃^T l (their last rows Σ h and
+    Σ l), [dW^T; db] = A + B W_g^m and dW_g^m = B^T [W^T; b]; also gives Σ l, the gate bias's gradient. Its
+    products cost 2 D per item and output dimension: cheaper than the projection route when the features
+    are narrower than twice the output."""
     dtype = transpose.dtype
     by_through = (transpose @ through.to(dtype)).float()
     by_logits = (transpose @ logits_products).float()
-    weight_grad = torch.addmm(by_through, by_logits, gate_block).t()
-    bias_grad = through.sum(dim=0) + logits_sum @ gate_block
-    gate_grad = torch.addmm(torch.outer(logits_sum, bias), by_logits.t(), weight.t())
-    return weight_grad, bias_grad, gate_grad
+    return torch.addmm(by_through, by_logits, gate_block), by_logits.t() @ weight_with_bias, by_logits[-1]
 
 
 class RawProjections(nn.Module):
