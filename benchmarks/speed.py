@@ -207,6 +207,7 @@ OPERATOR_GROUPS = {  # torch operator -> what it does in these models
     "aten::_embedding_bag_forward_only": SPARSE,  # on CPU
     "aten::_sparse_mm": SPARSE,  # on CUDA
     "aten::addmm": DENSE,
+    "aten::addmm_": DENSE,
     "aten::mm": DENSE,
     "aten::_fused_adam_": "optimiser",
     "Optimizer.step#Adam.step": "optimiser",
