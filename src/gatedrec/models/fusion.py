@@ -215,7 +215,7 @@ class _TwoModalityGate(torch.autograd.Function):
         second = second_table @ with_bias(second_weight, second_bias).to(dtype)
         dim = first_weight.shape[0]
         gate_blocks = gate_weight.to(dtype).t().split(dim)
-        # the logits as two products into one buffer: a third cheaper than one product with [p^1 || p^2]
+        # the logits as two products into one buffer: no item-sized [p^1 || p^2], and faster here than its one product
         logits = torch.addmm(gate_bias.to(dtype), first, gate_blocks[0]).addmm_(second, gate_blocks[1])
         gate = logits.float().sigmoid_()
         needs_projections = not all(_takes_feature_route(transpose, dim) for transpose in (first_transpose, second_transpose))
