@@ -83,7 +83,7 @@ class ModalityFusion(nn.Module):
             raise GatedRecError(f"gate '{gate}' is unknown; choose one of {', '.join(GATES)}")
         product_precision(precision, "cpu")  # refuses an unknown name now, not at the first step
         self.precision = precision
-        self.fusion, self.gate_kind, self.dim = fusion, gate, dim
+        self.fusion = fusion
         modalities = {
             name: Modality(principal_components(m.features, m.present, max_feature_dim), m.present)
             for name, m in modalities.items()
