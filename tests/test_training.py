@@ -7,6 +7,7 @@ import torch
 from gatedrec.config import DataConfig, RunConfig
 from gatedrec.data import load_data, load_mmrec
 from gatedrec.errors import GatedRecError
+from gatedrec.models import graph
 from gatedrec.training import Trainer
 from gatedrec.training.trainer import build_model, build_optimizer
 
@@ -245,3 +246,28 @@ def test_batch_rows_are_the_full_passs_rows_with_the_same_gradients(small_genera
     assert batch[2].keys() == full[2].keys()
     for name, grad in full[2].items():
         torch.testing.assert_close(batch[2][name], grad, msg=name)
+
+
+@pytest.mark.parametrize("model", ["lightgcn", "freedom", "rlmultimodalrec"])
+def test_cuda_side_sparse_kernels_give_the_cpu_kernels_numbers(small_generated, model, monkeypatch):
+    """CUDA takes torch.sparse's products and no padded rows; run those on the CPU, a training step and a full
+    pass must give what the CPU's own kernels give."""
+
+    def trained_embeddings() -> tuple[torch.Tensor, torch.Tensor]:
+        config = config_for(model)
+        net = build_model(config, small_generated.dataset)
+        optimizer = build_optimizer(net, config.train.learning_rate)
+        generator = torch.Generator().manual_seed(0)
+        users = torch.randint(0, net.n_users, (64,), generator=generator)
+        positives, negatives = (torch.randint(0, net.n_items, (64,), generator=generator) for _ in range(2))
+        for _ in range(3):
+            optimizer.zero_grad()
+            net.loss(users, positives, negatives).backward()
+            optimizer.step()
+        return net.embeddings()
+
+    on_cpu_kernels = trained_embeddings()
+    monkeypatch.setattr(graph, "cpu_kernels", lambda tensor: False)
+    on_cuda_kernels = trained_embeddings()
+    for ours, theirs in zip(on_cpu_kernels, on_cuda_kernels):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)

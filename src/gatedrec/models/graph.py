@@ -111,11 +111,18 @@ def padded_rows(matrix: sp.csr_matrix, device: torch.device) -> tuple[torch.Tens
     return torch.from_numpy(columns).to(device), torch.from_numpy(values).to(device)
 
 
+def cpu_kernels(tensor: torch.Tensor) -> bool:
+    """Whether products with ``tensor`` take the CPU's kernels (weighted embedding bags, padded rows) or
+    torch.sparse's, which are the ones CUDA runs (a test switches this off on the CPU to check that both give
+    the same numbers)."""
+    return tensor.device.type == "cpu"
+
+
 def sparse_dense_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     """M X for a torch CSR M. On CPU as a weighted embedding bag per row (row i of the result sums the rows
     of X at row i's columns, times its values): the same sums in the same order, two to three times faster
     than torch's CSR kernels, which zero-fill their output and then accumulate into it."""
-    if matrix.device.type == "cpu":
+    if cpu_kernels(matrix):
         return F.embedding_bag(matrix.col_indices(), dense, matrix.crow_indices(), mode="sum",
                                per_sample_weights=matrix.values(), include_last_offset=True)
     return torch.sparse.mm(matrix, dense)
@@ -146,7 +153,7 @@ def spmm_rows(operator: SparseOperator, dense: torch.Tensor, rows: torch.Tensor)
     """(M X)[rows], differentiable in X (rows may repeat). A matrix with short rows (a kNN graph) sums each
     asked row straight from its padded row. Otherwise the rows are computed alone when they are few, else as
     the full product, indexed (cutting out and transposing a block of most rows costs more than it saves)."""
-    padded = operator.padded_rows if dense.device.type == "cpu" else None
+    padded = operator.padded_rows if cpu_kernels(dense) else None
     if padded is not None:
         return _PaddedRowsSpmm.apply(dense, rows, *padded, operator.torch_transpose)
     if len(rows) > ROW_BLOCK_MAX_SHARE * operator.matrix.shape[0]:
