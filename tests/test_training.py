@@ -9,7 +9,7 @@ from gatedrec.data import load_data, load_mmrec
 from gatedrec.errors import GatedRecError
 from gatedrec.models import graph
 from gatedrec.training import Trainer
-from gatedrec.training.trainer import build_model, build_optimizer
+from gatedrec.training.trainer import build_model, build_optimizer, resolve_device
 
 
 def config_for(model, **train):
@@ -271,3 +271,17 @@ def test_cuda_side_sparse_kernels_give_the_cpu_kernels_numbers(small_generated, 
     on_cuda_kernels = trained_embeddings()
     for ours, theirs in zip(on_cpu_kernels, on_cuda_kernels):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_unusable_devices_are_refused_with_what_to_use(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(GatedRecError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(GatedRecError, match="sees no CUDA device; use --device cpu"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(GatedRecError, match="sees 1 CUDA device"):
+        resolve_device("cuda:1")

@@ -69,9 +69,13 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise GatedRecError(f"--device {name} was asked for, but PyTorch sees no CUDA device; use --device cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise GatedRecError(f"unknown device '{name}'; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise GatedRecError(f"--device {name} was asked for, but PyTorch sees {torch.cuda.device_count()} CUDA "
+                            f"device(s), numbered from 0")
+    return device
 
 
 @torch.no_grad()
