@@ -94,7 +94,7 @@ class ModalityFusion(nn.Module):
         self.register_buffer("present", torch.from_numpy(presence))
         self.all_present = bool(presence.all())  # then masking changes nothing and is skipped
         self.cast_features: tuple[tuple, list[torch.Tensor]] | None = None  # (what they were cast from, tables)
-        self.transposed_features: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
+        self.augmented_features: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
         self.projections = nn.ModuleList(nn.Linear(modality.dim, dim) for modality in modalities.values())
         n_modalities = len(self.names)
         if fusion == "gate" and n_modalities > 1:
@@ -111,31 +111,37 @@ class ModalityFusion(nn.Module):
         """W_m x^m + b_m of every item, one (items, dim) table per modality."""
         return [projection(features) for features, projection in zip(self.product_features(), self.projections)]
 
+    def feature_tables(self) -> list[torch.Tensor]:
+        return [getattr(self, f"features_{index}") for index in range(len(self.projections))]
+
+    def copies_key(self) -> tuple:
+        """What copies of the feature tables are made from: the products' number type and the tables as they
+        stand (a copy is kept until they change: moved, or written by loading a state)."""
+        return (self.product_dtype(), *((table.data_ptr(), table._version) for table in self.feature_tables()))
+
     def product_features(self) -> list[torch.Tensor]:
-        """The feature tables in the products' number type. A bfloat16 copy is made once and kept until the
-        tables change (moved, or written by loading a state): cast at every step, it took a quarter of the
-        content's time."""
-        tables = [getattr(self, f"features_{index}") for index in range(len(self.projections))]
+        """The feature tables in the products' number type. A bfloat16 copy is made once and kept (cast at
+        every step, it took a quarter of the content's time)."""
         dtype = self.product_dtype()
         if dtype == torch.float32:
-            return tables
-        key = (dtype, *((table.data_ptr(), table._version) for table in tables))
+            return self.feature_tables()
+        key = self.copies_key()
         if self.cast_features is None or self.cast_features[0] != key:
-            self.cast_features = (key, [table.to(dtype) for table in tables])
+            self.cast_features = (key, [table.to(dtype) for table in self.feature_tables()])
         return self.cast_features[1]
 
     def product_tables(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each feature table in the products' number type with a column of ones appended, X̃ = [X | 1], and a
-        contiguous copy of its transpose, kept until the tables change. X̃ [W^T; b] is the projection with its
-        bias added by the product (no item-sized copy of the bias first), and X̃^T G holds X^T G and the
-        column sums of G (the biases' gradients) in one product that reads X̃^T row by row, a third faster
-        than through a transposed view."""
-        tables = self.product_features()
-        key = tuple((table.data_ptr(), table._version) for table in tables)
-        if self.transposed_features is None or self.transposed_features[0] != key:
-            augmented = [torch.cat([table, table.new_ones(len(table), 1)], dim=1) for table in tables]
-            self.transposed_features = (key, [(table, table.t().contiguous()) for table in augmented])
-        return self.transposed_features[1]
+        contiguous copy of its transpose, made once and kept. X̃ [W^T; b] is the projection with its bias
+        added by the product (no item-sized copy of the bias first), and X̃^T G holds X^T G and the column
+        sums of G (the biases' gradients) in one product that reads X̃^T row by row, a third faster than
+        through a transposed view."""
+        key = self.copies_key()
+        if self.augmented_features is None or self.augmented_features[0] != key:
+            augmented = [torch.cat([table, table.new_ones(len(table), 1)], dim=1).to(self.product_dtype())
+                         for table in self.feature_tables()]
+            self.augmented_features = (key, [(table, table.t().contiguous()) for table in augmented])
+        return self.augmented_features[1]
 
     def product_dtype(self) -> torch.dtype:
         return product_precision(self.precision, self.features_0.device.type)
