@@ -213,7 +213,8 @@ def test_cold_items_keep_a_zero_id_embedding(small_folder):
 
 @pytest.mark.parametrize("model, overrides", [
     ("lightgcn", {}), ("freedom", {}), ("lattice", {}), ("rlmultimodalrec", {}),
-    ("rlmultimodalrec", {"placement": "late"}), ("rlmultimodalrec", {"item_graph_on": "id", "item_graph_mix": "learned"}),
+    ("rlmultimodalrec", {"placement": "late"}),
+    ("rlmultimodalrec", {"item_graph_on": "id", "item_graph_mix": "learned"}),
 ])
 def test_batch_rows_are_the_full_passs_rows_with_the_same_gradients(small_generated, model, overrides):
     """A batch computes only its rows (each distinct item once, its item terms added before the repeats are

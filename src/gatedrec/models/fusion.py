@@ -224,12 +224,13 @@ class _TwoModalityGate(torch.autograd.Function):
         # the logits as two products into one buffer: no item-sized [p^1 || p^2], and faster here than its one product
         logits = torch.addmm(gate_bias.to(dtype), first, gate_blocks[0]).addmm_(second, gate_blocks[1])
         gate = logits.float().sigmoid_()
-        needs_projections = not all(_takes_feature_route(transpose, dim) for transpose in (first_transpose, second_transpose))
+        transposes = (first_transpose, second_transpose)
+        needs_projections = not all(_takes_feature_route(transpose, dim) for transpose in transposes)
         difference = first.float().sub(second) if needs_projections else first.float().sub_(second)
         projections = (first, second) if needs_projections else (None, None)
         ctx.save_for_backward(gate, difference, *projections, first_weight, first_bias, second_weight, second_bias,
                               gate_weight)
-        ctx.transposes = (first_transpose, second_transpose)
+        ctx.transposes = transposes
         return torch.addcmul(second, gate, difference)  # in float32, as gate and difference are
 
     @staticmethod
@@ -253,7 +254,8 @@ class _TwoModalityGate(torch.autograd.Function):
                                                                        weight_with_bias)
                 logits_sums.append(logits_sum)
             else:
-                grad_with_bias, gate_grad = _projection_route(transpose, through, logits_products, gate_block, projected)
+                grad_with_bias, gate_grad = _projection_route(transpose, through, logits_products, gate_block,
+                                                              projected)
             grads += [grad_with_bias[:-1].t(), grad_with_bias[-1]]
             gate_grads.append(gate_grad)
         logits_sum = logits_sums[0] if logits_sums else grad_logits.sum(dim=0)

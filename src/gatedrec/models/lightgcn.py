@@ -45,7 +45,8 @@ class LightGCN(Recommender):
             kept = degree_sensitive_subgraph(self.train_matrix, 1.0 - self.edge_dropout, rng)
             self.epoch_adjacency = self.graph_operator(kept)
 
-    def propagate(self, item_ego: torch.Tensor, users=None, items=None, item_term: ItemTerm | None = None) -> Embeddings:
+    def propagate(self, item_ego: torch.Tensor, users=None, items=None,
+                  item_term: ItemTerm | None = None) -> Embeddings:
         """Final and ego embeddings of all users and items, or of the rows ``users`` and ``items``. ``item_term``
         gives what a model adds to the propagated embeddings of the items asked for (all when None): it is asked
         once per distinct item of a batch (a batch's positives and negatives repeat items)."""
