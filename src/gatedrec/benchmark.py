@@ -165,7 +165,8 @@ def summarize(chosen: dict, searched: list[dict], points: list[dict], seed_runs:
         "seconds_per_epoch": statistics.fmean(run["seconds_per_epoch"] for run in seed_runs),
         "wall_seconds": sum(run["wall_seconds"] for run in searched + seed_runs[1:]),
         "seeds": [run["seed"] for run in seed_runs],
-        "grid": [{"params": point, "valid_recall@20": run["valid"][SELECTION_METRIC]} for point, run in zip(points, searched)],
+        "grid": [{"params": point, "valid_recall@20": run["valid"][SELECTION_METRIC]}
+                 for point, run in zip(points, searched)],
         "curves": [[h["epoch"], h["recall@20"]] for h in seed_runs[0]["history"]],
         "item_shares": seed_runs[0].get("item_shares"),
     }

@@ -164,10 +164,12 @@ def _add_features(commands) -> None:
     kinds = parser.add_subparsers(dest="kind", required=True)
     text = kinds.add_parser("text", help="encode a text column with a sentence-transformers model")
     _add_data_options(text)
-    text.add_argument("--text-file", required=True, help="TSV with an itemID column and a text column (relative to --data)")
+    text.add_argument("--text-file", required=True,
+                      help="TSV with an itemID column and a text column (relative to --data)")
     text.add_argument("--column", default="text", help="the text column (default: text)")
     text.add_argument("--encoder", default=DEFAULT_TEXT_ENCODER,
-                      help="sentence-transformers model: the offline all-MiniLM-L6-v2 (default), a local folder or a hub name")
+                      help="sentence-transformers model: the offline all-MiniLM-L6-v2 (default), a local folder "
+                           "or a hub name")
     text.add_argument("--name", default="text", help="the modality's name (default: text)")
     text.add_argument("--device", default="cpu")
     text.add_argument("--out", required=True, help="the new data folder (links to the source's files)")
@@ -178,13 +180,15 @@ def _add_features(commands) -> None:
 def _add_prepare(commands) -> None:
     parser = commands.add_parser("prepare", help="raw interactions and item content -> a trainable data folder")
     kinds = parser.add_subparsers(dest="kind", required=True)
-    amazon = kinds.add_parser("amazon", help="McAuley Amazon reviews + metadata (2014, 2018 or 2023; .json or .json.gz)")
+    amazon = kinds.add_parser("amazon",
+                              help="McAuley Amazon reviews + metadata (2014, 2018 or 2023; .json or .json.gz)")
     amazon.add_argument("--reviews", required=True, help="reviews file (JSON lines, plain or gzipped)")
     amazon.add_argument("--meta", help="metadata file: titles, brands, categories, descriptions, image URLs")
     _add_prepare_options(amazon)
     amazon.set_defaults(handler=run_prepare)
     generic = kinds.add_parser("generic", help="an interactions CSV/TSV/Parquet table plus an item table")
-    generic.add_argument("--interactions", required=True, help="table with user and item columns (rating, timestamp optional)")
+    generic.add_argument("--interactions", required=True,
+                         help="table with user and item columns (rating, timestamp optional)")
     generic.add_argument("--items", help="table with an item id column, text columns and an image path or URL column")
     generic.add_argument("--user-col", default="user")
     generic.add_argument("--item-col", default="item")
@@ -209,7 +213,8 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-user", type=int, default=5, help="k-core: interactions per user (default 5)")
     parser.add_argument("--min-item", type=int, default=5, help="k-core: interactions per item (default 5)")
     parser.add_argument("--min-rating", type=float, help="keep interactions rated at least this")
-    parser.add_argument("--split", default="random-8-1-1", help=f"one of {', '.join(SPLIT_NAMES)} (default random-8-1-1)")
+    parser.add_argument("--split", default="random-8-1-1",
+                        help=f"one of {', '.join(SPLIT_NAMES)} (default random-8-1-1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     parser.add_argument("--text-fields", default=",".join(DEFAULT_TEXT_FIELDS),
                         help="item text: these content fields in order (amazon: title, brand, categories, features, "
@@ -250,7 +255,8 @@ def parse_modality_files(texts: list[str]) -> dict[str, str] | None:
         name, sep, file = text.partition("=")
         if not sep or not name or not file:
             raise GatedRecError(
-                f"--modality '{text}' must look like NAME=FILE or NAME=FILE@IDS, e.g. visual=image_feat.npy@image_items.tsv"
+                f"--modality '{text}' must look like NAME=FILE or NAME=FILE@IDS, "
+                "e.g. visual=image_feat.npy@image_items.tsv"
             )
         files[name] = file
     return files
@@ -265,7 +271,8 @@ def config_from_args(args) -> RunConfig:
     else:
         existing = [name for name in RUN_FILES if (out / name).exists()]
         if existing:
-            raise GatedRecError(f"'{out}' already holds a run ({existing[0]}); continue it with --resume or pick another --out")
+            raise GatedRecError(
+                f"'{out}' already holds a run ({existing[0]}); continue it with --resume or pick another --out")
         config = RunConfig.for_model(args.model)
         config.data = data_config(args)
     config.apply_assignments(args.set)
@@ -384,7 +391,8 @@ def prepare_table(summary: dict, out: str) -> Table:
         table.add_row(f"malformed lines in {Path(problem['file']).name}", f"{problem['malformed_lines']:,}")
     if summary["images"]:
         images = summary["images"]
-        table.add_row("images found / downloaded / cached", f"{images['found']:,} / {images['downloaded']:,} / {images['from_cache']:,}")
+        counts = f"{images['found']:,} / {images['downloaded']:,} / {images['from_cache']:,}"
+        table.add_row("images found / downloaded / cached", counts)
         for reason, count in images["failures"].items():
             table.add_row(f"no image: {reason}", f"{count:,}")
     return table

@@ -46,7 +46,8 @@ class RunConfig:
         return cls(model=model, params=default_params(model), train=TrainConfig(**train_settings))
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "params": dict(self.params), "train": asdict(self.train), "data": asdict(self.data)}
+        return {"model": self.model, "params": dict(self.params), "train": asdict(self.train),
+                "data": asdict(self.data)}
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> "RunConfig":

@@ -81,7 +81,8 @@ def csv(results: dict) -> str:
             lines.append(f"\"{label}\"," + "," * (len(columns) + 1) + f"\"{result['skipped']}\"")
             continue
         values = [f"{result['test'][m][s]:.6f}" for m in TABLE_METRICS for s in ("mean", "std")]
-        lines.append(f"\"{label}\"," + ",".join(values) + f",{result['seconds_per_epoch']:.4f},{result['wall_seconds']:.1f},")
+        times = f",{result['seconds_per_epoch']:.4f},{result['wall_seconds']:.1f},"
+        lines.append(f"\"{label}\"," + ",".join(values) + times)
     return "\n".join(lines) + "\n"
 
 

@@ -75,7 +75,8 @@ def resolve_inter_file(folder: Path, inter: str | None) -> Path:
         return path
     candidates = sorted(folder.glob("*.inter"))
     if not candidates:
-        raise GatedRecError(f"no '*.inter' file in '{folder}'; add one (TAB: userID itemID x_label) or pass --inter FILE")
+        raise GatedRecError(
+            f"no '*.inter' file in '{folder}'; add one (TAB: userID itemID x_label) or pass --inter FILE")
     if len(candidates) == 1:
         return candidates[0]
     usable = [path for path in candidates if _has_contiguous_ids(path)]
@@ -124,7 +125,8 @@ def read_interactions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     users, items, labels = _collapse_duplicates(users, items, labels, path)
     for code, split in enumerate(SPLITS):
         if not np.any(labels == code):
-            raise GatedRecError(f"{path}: the {split} split (x_label {code}) has no interactions; every split needs some")
+            raise GatedRecError(
+                f"{path}: the {split} split (x_label {code}) has no interactions; every split needs some")
     return users, items, labels
 
 
@@ -166,7 +168,8 @@ def _collapse_duplicates(users, items, labels, path: Path):
     if conflicting.any():
         first, later = first_rows[conflicting][0], later_rows[conflicting][0]
         raise GatedRecError(
-            f"{path}, lines {_line_number(first)} and {_line_number(later)}: user {users[first]} and item {items[first]} "
+            f"{path}, lines {_line_number(first)} and {_line_number(later)}: "
+            f"user {users[first]} and item {items[first]} "
             f"appear in two splits (x_label {labels[first]} and {labels[later]}); a pair may be in one split only"
         )
     log.warning(
@@ -209,7 +212,8 @@ def _read_feature_file(path: Path) -> np.ndarray:
     except ValueError as error:
         raise GatedRecError(f"{path}: not a NumPy .npy array ({error})") from None
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.number):
-        raise GatedRecError(f"{path}: expected a 2-D numeric array (items x dim), found shape {features.shape}, {features.dtype}")
+        raise GatedRecError(
+            f"{path}: expected a 2-D numeric array (items x dim), found shape {features.shape}, {features.dtype}")
     features = np.ascontiguousarray(features, dtype=np.float32)
     finite_rows = np.isfinite(features).all(axis=1)
     if not finite_rows.all():
@@ -242,7 +246,8 @@ def read_item_list(path: Path, n_items: int, inter_path: Path) -> np.ndarray:
     try:
         table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise GatedRecError(f"{path}: cannot be read as a TAB-separated table with an itemID column ({error})") from None
+        raise GatedRecError(
+            f"{path}: cannot be read as a TAB-separated table with an itemID column ({error})") from None
     if "itemID" not in table.columns:
         raise GatedRecError(f"{path}: no itemID column (found {', '.join(table.columns)}); add a header naming itemID")
     items = _integer_column(table, "itemID", path)
@@ -256,7 +261,8 @@ def read_item_list(path: Path, n_items: int, inter_path: Path) -> np.ndarray:
     seen_first = np.unique(items, return_index=True)[1]
     if len(seen_first) != len(items):
         row = int(np.setdiff1d(np.arange(len(items)), seen_first)[0])
-        raise GatedRecError(f"{path}, line {_line_number(row)}: itemID {items[row]} is listed twice; list each item once")
+        raise GatedRecError(
+            f"{path}, line {_line_number(row)}: itemID {items[row]} is listed twice; list each item once")
     return items
 
 

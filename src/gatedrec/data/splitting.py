@@ -72,7 +72,8 @@ def parse_split(spec: str) -> tuple[float, int]:
     except ValueError:
         share, seed = -1.0, 0
     if name != COLD_ITEMS or not 0 < share < 1:
-        raise GatedRecError(f"--split '{spec}' must look like cold-items:SHARE[:SEED] with 0 < SHARE < 1, e.g. cold-items:0.2")
+        raise GatedRecError(
+            f"--split '{spec}' must look like cold-items:SHARE[:SEED] with 0 < SHARE < 1, e.g. cold-items:0.2")
     return share, seed
 
 

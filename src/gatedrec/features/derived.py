@@ -47,13 +47,15 @@ def read_item_texts(source: TextColumn, n_items: int) -> tuple[np.ndarray, list[
         raise GatedRecError(f"{path}: cannot be read as a TAB-separated table ({error})") from None
     for column in (source.id_column, source.column):
         if column not in table.columns:
-            raise GatedRecError(f"{path}: no column '{column}' (found {', '.join(table.columns)}); pick one with --column")
+            raise GatedRecError(
+                f"{path}: no column '{column}' (found {', '.join(table.columns)}); pick one with --column")
     ids = pd.to_numeric(table[source.id_column], errors="coerce").to_numpy()
     bad = ~np.isfinite(ids) | (ids < 0) | (ids >= n_items) | (ids != np.round(ids))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise GatedRecError(
-            f"{path}, line {row + 2}: {source.id_column} '{table[source.id_column].iloc[row]}' is not an item id of the "
+            f"{path}, line {row + 2}: {source.id_column} '{table[source.id_column].iloc[row]}' "
+            "is not an item id of the "
             f"interaction file (0..{n_items - 1})"
         )
     ids = ids.astype(np.int64)

@@ -231,7 +231,8 @@ class OpenClipImages(ImageEncoder):
         try:
             self.network, _, self.transform = open_clip.create_model_and_transforms(architecture, pretrained=weights)
         except (RuntimeError, OSError) as error:
-            raise GatedRecError(f"open_clip model {architecture} with weights '{weights}' cannot be loaded ({error})") from None
+            raise GatedRecError(
+                f"open_clip model {architecture} with weights '{weights}' cannot be loaded ({error})") from None
         self.network = self.network.eval().to(device)
         self.dim = int(self.network.visual.output_dim)
 

@@ -57,6 +57,7 @@ class BM3(LightGCN):
             with torch.no_grad():
                 content_target = F.dropout(content, self.dropout)
             online = self.predictor(content)
-            total = total + self.cl_weight * (negative_cosine(online, item_target) + negative_cosine(online, content_target))
+            contrast = negative_cosine(online, item_target) + negative_cosine(online, content_target)
+            total = total + self.cl_weight * contrast
         reg = (all_users.norm() + all_items.norm()) / self.n_items
         return total + self.reg_weight * reg

@@ -73,8 +73,8 @@ class ModalityFusion(nn.Module):
     """
 
     def __init__(
-        self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str, max_feature_dim: int = 0,
-        precision: str = "float32",
+        self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str,
+        max_feature_dim: int = 0, precision: str = "float32",
     ):
         super().__init__()
         self.names = list(modalities)

@@ -226,7 +226,8 @@ class _HornerRows(torch.autograd.Function):
         return grad_ego.index_add_(0, rows, grad_rows), None, None, None, None, None, None
 
 
-def repeated_spmm_rows(operator: SparseOperator, dense: torch.Tensor, times: int, rows: torch.Tensor | None = None) -> torch.Tensor:
+def repeated_spmm_rows(operator: SparseOperator, dense: torch.Tensor, times: int,
+                       rows: torch.Tensor | None = None) -> torch.Tensor:
     """Rows ``rows`` (all when None) of M^times X; the last product is computed for those rows only."""
     if times == 0:
         return dense if rows is None else dense.index_select(0, rows)

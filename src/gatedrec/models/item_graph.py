@@ -51,7 +51,8 @@ class ContentItemGraph(nn.Module):
             table = sum(weight * spmm(operator, table) for weight, operator in zip(weights, self.operators))
         if self.layers == 0:
             return table if rows is None else table.index_select(0, rows)
-        parts = [spmm(operator, table) if rows is None else spmm_rows(operator, table, rows) for operator in self.operators]
+        parts = [spmm(operator, table) if rows is None else spmm_rows(operator, table, rows)
+                 for operator in self.operators]
         return sum(weight * part for weight, part in zip(weights, parts))
 
     def parameter_groups(self) -> list[dict]:
@@ -79,7 +80,8 @@ def mixed_graph(modalities: dict[str, Modality], graphs: list[sp.csr_matrix], te
     return sum(parts[1:], parts[0]).tocsr()
 
 
-def warm_neighbour_graph(modalities: dict[str, Modality], warm: np.ndarray, k: int, text_weight: float) -> sp.csr_matrix:
+def warm_neighbour_graph(modalities: dict[str, Modality], warm: np.ndarray, k: int,
+                         text_weight: float) -> sp.csr_matrix:
     """Rows of the cold items (not ``warm``): each cold item's k content-nearest warm items per modality,
     mixed as the item graph mixes them; a modality the cold item lacks adds nothing."""
     graphs = [cached_knn_graph(m, k, candidates=warm, queries=~warm) for m in modalities.values()]

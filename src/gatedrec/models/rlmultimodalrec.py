@@ -51,8 +51,8 @@ class RLMultimodalRec(LightGCN):
         self.fusion = None
         if params["fusion"] != "none":
             self.fusion = ModalityFusion(
-                dataset.modalities, int(params["embedding_size"]), params["fusion"], params["gate"], params["feature_norm"],
-                int(params["max_feature_dim"]), params["content_precision"],
+                dataset.modalities, int(params["embedding_size"]), params["fusion"], params["gate"],
+                params["feature_norm"], int(params["max_feature_dim"]), params["content_precision"],
             )
         elif self.placement == "content-only":
             raise GatedRecError("placement 'content-only' needs content; pick a fusion other than 'none'")
@@ -63,8 +63,8 @@ class RLMultimodalRec(LightGCN):
         self.item_graph = None
         if int(params["item_knn_k"]) > 0:
             self.item_graph = ContentItemGraph(
-                dataset.modalities, int(params["item_knn_k"]), int(params["item_graph_layers"]), params["item_graph_mix"],
-                float(params["text_graph_weight"]), device,
+                dataset.modalities, int(params["item_knn_k"]), int(params["item_graph_layers"]),
+                params["item_graph_mix"], float(params["text_graph_weight"]), device,
             )
         self.item_graph_on = params["item_graph_on"]
         warm = dataset.warm_items

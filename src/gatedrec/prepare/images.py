@@ -120,5 +120,6 @@ def _fetch(url: str, fetch: ImageFetch) -> tuple[bytes | None, str]:
                 break
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
             cause = getattr(error, "reason", error)
-            reason = "timeout" if isinstance(cause, TimeoutError) or "timed out" in str(cause) else f"{type(cause).__name__}"
+            timed_out = isinstance(cause, TimeoutError) or "timed out" in str(cause)
+            reason = "timeout" if timed_out else f"{type(cause).__name__}"
     return None, reason

@@ -152,7 +152,8 @@ def prepare(source: RawSource, out: Path, options: PrepareOptions, on_step: Call
     labels = split_labels(kept, options.split, options.seed)
     for code, split in enumerate(SPLITS):
         if not (labels == code).any():
-            raise GatedRecError(f"the {split} split is empty after --split {options.split}; the data are too small for it")
+            raise GatedRecError(
+                f"the {split} split is empty after --split {options.split}; the data are too small for it")
     on_step(f"reading the content of {len(kept.item_ids):,} items")
     contents, content_problems = source.contents(set(kept.item_ids.tolist()))
     problems += content_problems
@@ -163,7 +164,8 @@ def prepare(source: RawSource, out: Path, options: PrepareOptions, on_step: Call
         folder = Path(building) / out.name
         folder.mkdir()
         modalities, coverage, image_report = write_features(folder, kept, contents, texts, options, on_step)
-        summary = write_folder(folder, kept, labels, texts, modalities, coverage, problems, image_report, source, options)
+        summary = write_folder(folder, kept, labels, texts, modalities, coverage, problems, image_report, source,
+                               options)
         _move_into_place(folder, out)
     return summary
 

@@ -228,7 +228,8 @@ def _flatten(value) -> list[str]:
 
 
 def _image_urls(record: dict) -> list[str]:
-    """The best image URLs first: 2023 ``images`` (hi_res, large), 2018 ``imageURLHighRes``/``imageURL``, 2014 ``imUrl``."""
+    """The best image URLs first: 2023 ``images`` (hi_res, large), 2018 ``imageURLHighRes``/``imageURL``,
+    2014 ``imUrl``."""
     urls = []
     for image in record.get("images") or []:
         if isinstance(image, dict):
@@ -282,7 +283,8 @@ def table_chunks(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
                                  chunksize=TABLE_CHUNK_ROWS):
             yield chunk
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise GatedRecError(f"{path}: cannot be read as a {'TAB' if separator == chr(9) else 'comma'}-separated table ({error})") from None
+        kind = "TAB" if separator == "\t" else "comma"
+        raise GatedRecError(f"{path}: cannot be read as a {kind}-separated table ({error})") from None
 
 
 def _parquet_chunks(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:

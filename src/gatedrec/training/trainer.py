@@ -210,7 +210,8 @@ class Trainer:
             on_batch()
         if not math.isfinite(total_loss):
             raise GatedRecError(
-                f"training diverged at epoch {epoch + 1} (loss is {total_loss}); lower learning_rate or raise reg_weight"
+                f"training diverged at epoch {epoch + 1} (loss is {total_loss}); "
+                "lower learning_rate or raise reg_weight"
             )
         self.state.train_seconds += time.perf_counter() - started
         return total_loss / max(1, n_batches)
