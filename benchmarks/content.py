@@ -121,11 +121,13 @@ def cold_scale_part(seeds: list[int], grid: str) -> tuple[dict, list[str]]:
                          "valid_recall@20": evaluator.evaluate(model, "valid")["recall@20"],
                          "valid_cold_recall@20": evaluator.evaluate(model, "valid", cold)["recall@20"]})
     best = max(rows, key=lambda row: row["valid_recall@20"])
-    lines = [f"## RLMultimodalRec's cold-item parameters on valid (amazon-scientific-mm, --split {COLD_SPLIT}, seed {seeds[0]})",
-             "", "| cold_neighbours | cold_scale | valid recall@20 | valid recall@20 on cold items |", "|---|---|---|---|"]
-    lines += [f"| {r['cold_neighbours']} | {r['cold_scale']} | {r['valid_recall@20']:.4f} | {r['valid_cold_recall@20']:.4f} |"
-              for r in rows]
-    lines += ["", f"Best on valid recall@20: cold_neighbours={best['cold_neighbours']}, cold_scale={best['cold_scale']}."]
+    lines = [f"## RLMultimodalRec's cold-item parameters on valid (amazon-scientific-mm, --split {COLD_SPLIT}, "
+             f"seed {seeds[0]})", "",
+             "| cold_neighbours | cold_scale | valid recall@20 | valid recall@20 on cold items |", "|---|---|---|---|"]
+    lines += [f"| {r['cold_neighbours']} | {r['cold_scale']} | {r['valid_recall@20']:.4f} | "
+              f"{r['valid_cold_recall@20']:.4f} |" for r in rows]
+    lines += ["", f"Best on valid recall@20: cold_neighbours={best['cold_neighbours']}, "
+                  f"cold_scale={best['cold_scale']}."]
     return {"rows": rows, "best": best}, lines
 
 

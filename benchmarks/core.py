@@ -17,14 +17,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    DATASETS, REPO, RESULTS, in_fresh_process, load_json, load_shared, machine, mean_std, save_report, train_once, update_readme,
+    DATASETS, REPO, RESULTS, in_fresh_process, load_json, load_shared, machine, mean_std, save_report, train_once,
+    update_readme,
 )
 
 from gatedrec.io import write_json  # noqa: E402
 from gatedrec.models import default_params, model_class  # noqa: E402
 
 MODELS = ("bpr", "lightgcn", "rlmultimodalrec")
-REFERENCE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "vbpr": "VBPR", "mmgcf": "MMGCF", "freedom": "FREEDOM", "bm3": "BM3"}
+REFERENCE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "vbpr": "VBPR", "mmgcf": "MMGCF", "freedom": "FREEDOM",
+                   "bm3": "BM3"}
 RUNS_FILE = RESULTS / "core_runs.json"
 SHOWN = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
 
@@ -66,7 +68,8 @@ def summarize(runs: list[dict]) -> dict:
 
 def markdown(summary: dict, reference: dict) -> str:
     lines = [
-        "| data | model | test R@10 | test R@20 | test N@10 | test N@20 | MMRec R@20 | ours / MMRec | epochs run | peak MB |",
+        "| data | model | test R@10 | test R@20 | test N@10 | test N@20 | MMRec R@20 | ours / MMRec | epochs run "
+        "| peak MB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for dataset, models in summary.items():

@@ -24,7 +24,8 @@ DATASET = "amazon-scientific-mm"
 
 def train(processes: int, model: str, seed: int, out: Path) -> dict:
     data = data_config(DATASET)
-    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] if processes > 1 else []
+    launcher = (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+                if processes > 1 else [])
     command = [sys.executable, *launcher, "-m", "gatedrec", "train", "--data", data["path"], "--model", model,
                "--seed", str(seed), "--set", "threads=1", "--quiet", "--out", str(out)]
     started = time.perf_counter()

@@ -59,15 +59,17 @@ def main() -> None:
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         uncompressed = args.reviews * (len(REVIEW_TEXT) + 110)
         summary = read_yaml(Path(work) / "prepared" / "dataset.yaml")["prepared"]["summary"]
-        result = {"reviews": args.reviews, "gzip_mb": reviews.stat().st_size / 1e6, "approx_uncompressed_mb": uncompressed / 1e6,
-                  "seconds": seconds, "peak_memory_mb": peak_mb, "kept": {k: summary[k] for k in ("users", "items", "interactions")},
-                  "machine": machine()}
+        result = {"reviews": args.reviews, "gzip_mb": reviews.stat().st_size / 1e6,
+                  "approx_uncompressed_mb": uncompressed / 1e6, "seconds": seconds, "peak_memory_mb": peak_mb,
+                  "kept": {k: summary[k] for k in ("users", "items", "interactions")}, "machine": machine()}
     markdown = "\n".join([
         "# `gatedrec prepare amazon` on a generated 2018-format file", "",
         f"Machine: {result['machine']}.", "",
-        "| reviews | gzip MB | ~uncompressed MB | seconds | peak memory MB | kept users | kept items | kept interactions |",
+        "| reviews | gzip MB | ~uncompressed MB | seconds | peak memory MB | kept users | kept items "
+        "| kept interactions |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {args.reviews:,} | {result['gzip_mb']:.0f} | {result['approx_uncompressed_mb']:.0f} | {seconds:.0f} | {peak_mb:.0f} | "
+        f"| {args.reviews:,} | {result['gzip_mb']:.0f} | {result['approx_uncompressed_mb']:.0f} | {seconds:.0f} "
+        f"| {peak_mb:.0f} | "
         f"{result['kept']['users']:,} | {result['kept']['items']:,} | {result['kept']['interactions']:,} |",
     ]) + "\n"
     save_report("prepare_scale", result, markdown)

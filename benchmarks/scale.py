@@ -68,7 +68,8 @@ def measure(model_name: str, n_users: int, n_items: int, n_interactions: int, ba
     steps["eval pass"] = step_figures(started)
     return {
         "model": model_name, "users": dataset.n_users, "items": dataset.n_items,
-        "train_pairs": int(dataset.train.nnz), "interactions": int(dataset.train.nnz + dataset.valid.nnz + dataset.test.nnz),
+        "train_pairs": int(dataset.train.nnz),
+        "interactions": int(dataset.train.nnz + dataset.valid.nnz + dataset.test.nnz),
         "batch_size": batch_size, "embedding_size": dim, "steps": steps, "valid_recall@20": valid["recall@20"],
         "peak_memory_mb": peak_memory_mb(), **gpu_figures(),
     }
@@ -104,7 +105,8 @@ def markdown(results: list[dict]) -> str:
         s = r["steps"]
         lines.append(
             f"| {r['users']:,} | {r['items']:,} | {r['interactions']:,} | {s['generate']['seconds']:.0f} | "
-            f"{s['build model']['seconds']:.0f} | {s['train epoch']['seconds']:.0f} | {s['eval pass']['seconds']:.0f} | "
+            f"{s['build model']['seconds']:.0f} | {s['train epoch']['seconds']:.0f} | "
+            f"{s['eval pass']['seconds']:.0f} | "
             f"{s['train epoch']['peak_memory_mb']:,.0f} | {r['peak_memory_mb']:,.0f} |"
             + (f" {r.get('gpu_peak_memory_mb', 0):,.0f} |" if on_gpu else "")
         )
@@ -131,16 +133,19 @@ def main() -> None:
     out = args.out or ("scale" if args.device == "cpu" else "scale-cuda")
     results = []
     for n_users, n_items, n_interactions in parse_sizes(args.sizes):
-        result = in_fresh_process(measure, args.model, n_users, n_items, n_interactions, args.batch_size, args.embedding_size,
-                                  args.device)
+        result = in_fresh_process(measure, args.model, n_users, n_items, n_interactions, args.batch_size,
+                                  args.embedding_size, args.device)
         print(f"{n_users:,} users: epoch {result['steps']['train epoch']['seconds']:.0f} s, "
-              f"eval {result['steps']['eval pass']['seconds']:.0f} s, peak {result['peak_memory_mb']:,.0f} MB", flush=True)
+              f"eval {result['steps']['eval pass']['seconds']:.0f} s, peak {result['peak_memory_mb']:,.0f} MB",
+              flush=True)
         results.append(result)
     where = machine() | ({"gpu": results[0]["gpu"]} if "gpu" in results[0] else {})
-    intro = (f"{args.model}, {args.embedding_size}-d embeddings, modalities {MODALITY_DIMS}, batch {args.batch_size}, one epoch and one "
-             f"full evaluation pass (valid) per size on {args.device}, each size in a fresh process; peak memory is the "
-             f"process's maximum RSS{' (GPU peak: its peak allocation)' if 'gpu' in where else ''}. Machine: {where}.\n\n")
-    save_report(out, {"machine": where, "device": args.device, "results": results}, "# Scale\n\n" + intro + markdown(results))
+    gpu_peak = " (GPU peak: its peak allocation)" if "gpu" in where else ""
+    intro = (f"{args.model}, {args.embedding_size}-d embeddings, modalities {MODALITY_DIMS}, batch {args.batch_size}, "
+             f"one epoch and one full evaluation pass (valid) per size on {args.device}, each size in a fresh process; "
+             f"peak memory is the process's maximum RSS{gpu_peak}. Machine: {where}.\n\n")
+    report = {"machine": where, "device": args.device, "results": results}
+    save_report(out, report, "# Scale\n\n" + intro + markdown(results))
     update_readme(intro + markdown(results), out)
 
 

@@ -262,7 +262,8 @@ def _add(parts: dict, name: str, mark: float, device: torch.device) -> float:
 
 def markdown(results: list[dict]) -> str:
     lines = [
-        "| model | data | s/epoch (median) | MMRec s/epoch | s/eval pass (median) | MMRec s/eval | peak MB | where training time goes | by operator (one profiled epoch) |",
+        "| model | data | s/epoch (median) | MMRec s/epoch | s/eval pass (median) | MMRec s/eval | peak MB "
+        "| where training time goes | by operator (one profiled epoch) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
@@ -271,7 +272,8 @@ def markdown(results: list[dict]) -> str:
         operators = ", ".join(f"{name} {share:.0%}" for name, share in result["operator_share"].items())
         lines.append(
             f"| {result['model']} | {result['data']} | {result['seconds_per_epoch']:.3f} | {mmrec_epoch or 'n/a'} | "
-            f"{result['seconds_per_eval_pass']:.3f} | {mmrec_eval or 'n/a'} | {result['peak_memory_mb']:.0f} | {profile} | "
+            f"{result['seconds_per_eval_pass']:.3f} | {mmrec_eval or 'n/a'} | {result['peak_memory_mb']:.0f} "
+            f"| {profile} | "
             f"{operators} |"
         )
     return "\n".join(lines) + "\n"

@@ -67,7 +67,8 @@ def run_missing(jobs: list[tuple], runs: dict) -> None:
 
 def sweep_points(model: str, centre: dict) -> dict[str, list[dict]]:
     """For each swept key, the centre point with that key set to each of its values (cheapest first)."""
-    return {key: [{**centre, key: value} for value in values] for key, values in model_spec(model).get("sweep", {}).items()}
+    sweep = model_spec(model).get("sweep", {})
+    return {key: [{**centre, key: value} for value in values] for key, values in sweep.items()}
 
 
 def scored(model: str, points: list[dict], seeds: list[int], runs: dict) -> list[dict]:
@@ -139,7 +140,8 @@ def main() -> None:
             chosen[model], tables[model] = choose(model, seeds, runs)
     sweeps = {(model, key): points for model in models if model in chosen
               for key, points in sweep_points(model, chosen[model]).items()}
-    sweep_jobs = [(m, d, p, s) for (m, _), points in sweeps.items() for d in TUNING_DATASETS for p in points for s in sweep_seeds]
+    sweep_jobs = [(m, d, p, s) for (m, _), points in sweeps.items()
+                  for d in TUNING_DATASETS for p in points for s in sweep_seeds]
     run_missing(sweep_jobs, runs)
     for (model, key), points in sweeps.items():
         name = f"{model}, {key} around that point (seeds {args.sweep_seeds}, cheapest first)"

@@ -93,7 +93,8 @@ def test_wide_features_are_reduced_to_principal_components():
     signal = rng.standard_normal((40, 2)) @ rng.standard_normal((2, 30))
     wide = Modality((signal + 0.01 * rng.standard_normal((40, 30))).astype(np.float32), np.ones(40, dtype=bool))
     torch.manual_seed(0)
-    fusion = ModalityFusion({"visual": wide}, dim=4, fusion="gate", gate="element", feature_norm="none", max_feature_dim=3)
+    fusion = ModalityFusion({"visual": wide}, dim=4, fusion="gate", gate="element", feature_norm="none",
+                            max_feature_dim=3)
     assert fusion.projections[0].in_features == 3
     reduced = fusion.features_0.numpy()
     centred = wide.features - wide.features.mean(axis=0)

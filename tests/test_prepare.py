@@ -46,7 +46,8 @@ def test_prepare_amazon_2014_downloads_images_and_trains(tmp_path, capsys):
         reviews, meta = write_amazon_2014(tmp_path, url_for(base))
         out = tmp_path / "prepared"
         code = main(["prepare", "amazon", "--reviews", str(reviews), "--meta", str(meta), "--download-images",
-                     "--image-cache", str(tmp_path / "images"), "--download-retries", "1", "--out", str(out), "--quiet"])
+                     "--image-cache", str(tmp_path / "images"), "--download-retries", "1", "--out", str(out),
+                     "--quiet"])
     assert code == 0
     summary = prepared(out)["summary"]
     reviews_problems = summary["malformed"][0]
@@ -77,7 +78,8 @@ def test_prepare_2023_with_an_image_folder_reuses_cached_features(tmp_path, enco
     assert sorted(kind for kind, _ in encode_calls) == ["image", "text"]
     description = prepared(tmp_path / "prepared")
     assert description["source"]["format"] == "2023"
-    assert description["summary"]["malformed"][0]["first"][0].endswith("line 5: neither a JSON object nor a Python dict literal")
+    first_malformed = description["summary"]["malformed"][0]["first"][0]
+    assert first_malformed.endswith("line 5: neither a JSON object nor a Python dict literal")
     dataset = load_mmrec(tmp_path / "prepared")
     raw_ids = pd.read_csv(tmp_path / "prepared" / "i_id_mapping.tsv", sep="\t")["raw_id"].tolist()
     assert not dataset.modalities["text"].present[raw_ids.index("B005")]  # no metadata, no text
@@ -99,7 +101,8 @@ def test_generic_csv_and_parquet_inputs(tmp_path):
     out = tmp_path / "prepared"
     assert main(["prepare", "generic", "--interactions", str(tmp_path / "orders.parquet"), "--items",
                  str(tmp_path / "items.csv"), "--user-col", "customer", "--item-col", "product", "--time-col", "ts",
-                 "--item-id-col", "product", "--text-cols", "name", "--image-col", "picture", "--split", "leave-one-out",
+                 "--item-id-col", "product", "--text-cols", "name", "--image-col", "picture",
+                 "--split", "leave-one-out",
                  "--out", str(out), "--quiet"]) == 0
     dataset = load_mmrec(out)
     assert (dataset.n_users, dataset.n_items) == (30, 8)
@@ -141,7 +144,8 @@ def test_unknown_text_field_is_named(tmp_path, capsys):
 
 def test_too_strict_core_is_a_clear_error(tmp_path, capsys):
     reviews, _ = write_amazon_2023(tmp_path)
-    assert main(["prepare", "amazon", "--reviews", str(reviews), "--min-item", "500", "--out", str(tmp_path / "o")]) == 2
+    arguments = ["prepare", "amazon", "--reviews", str(reviews), "--min-item", "500", "--out", str(tmp_path / "o")]
+    assert main(arguments) == 2
     assert "lower --min-user / --min-item" in capsys.readouterr().err
 
 
@@ -183,6 +187,7 @@ def test_unknown_split_is_named(tmp_path):
     from gatedrec.prepare.pipeline import split_labels
     from gatedrec.prepare.filtering import KeptInteractions
 
-    kept = KeptInteractions(np.zeros(3, dtype=np.int64), np.arange(3), np.zeros(3), np.array(["u"]), np.array(["a", "b", "c"]))
+    kept = KeptInteractions(np.zeros(3, dtype=np.int64), np.arange(3), np.zeros(3), np.array(["u"]),
+                            np.array(["a", "b", "c"]))
     with pytest.raises(GatedRecError, match="--split 'random-7-2-1' is unknown"):
         split_labels(kept, "random-7-2-1", 0)

@@ -8,7 +8,8 @@ def test_generation_is_deterministic_given_a_seed():
     first = generate(200, 80, 2500, {"visual": 8, "text": 4}, seed=7)
     second = generate(200, 80, 2500, {"visual": 8, "text": 4}, seed=7)
     assert (first.dataset.train != second.dataset.train).nnz == 0
-    np.testing.assert_array_equal(first.dataset.modalities["visual"].features, second.dataset.modalities["visual"].features)
+    np.testing.assert_array_equal(first.dataset.modalities["visual"].features,
+                                  second.dataset.modalities["visual"].features)
     other = generate(200, 80, 2500, {"visual": 8, "text": 4}, seed=8)
     assert (first.dataset.train != other.dataset.train).nnz > 0
 

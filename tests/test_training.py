@@ -26,7 +26,8 @@ def test_models_learn_on_generated_data(small_generated, model):
     assert 0 < metrics["test"]["recall@20"] <= 1
     first, best = metrics["history"][0]["recall@20"], max(h["recall@20"] for h in metrics["history"])
     assert best > first
-    assert set(metrics["test"]) >= {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit") for k in (5, 10, 20, 50)}
+    metric_names = ("recall", "ndcg", "precision", "map", "hit")
+    assert set(metrics["test"]) >= {f"{m}@{k}" for m in metric_names for k in (5, 10, 20, 50)}
 
 
 def test_edge_dropout_trains_on_subgraphs_and_evaluates_on_the_full_graph(small_generated):
@@ -58,7 +59,8 @@ def test_lattice_learns_its_item_graph_once_per_epoch(small_generated):
 
 def test_mmgcn_keeps_text_raw_and_projects_the_other_modalities(small_generated):
     model = Trainer(config_for("mmgcn"), small_generated.dataset, quiet=True).model
-    kinds = {name: network.projection is not None for name, network in zip(small_generated.dataset.modalities, model.networks)}
+    kinds = {name: network.projection is not None
+             for name, network in zip(small_generated.dataset.modalities, model.networks)}
     assert kinds == {"visual": True, "text": False}
 
 
@@ -148,7 +150,8 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, small_gen
     with pytest.raises(KeyboardInterrupt):
         Trainer(config_for("rlmultimodalrec", epochs=8), small_generated.dataset, tmp_path / "cut", quiet=True).fit()
     monkeypatch.setattr(Trainer, "save_checkpoint", original)
-    resumed = Trainer(config_for("rlmultimodalrec", epochs=8), small_generated.dataset, tmp_path / "cut", quiet=True).fit(
+    resumed = Trainer(config_for("rlmultimodalrec", epochs=8), small_generated.dataset, tmp_path / "cut",
+                      quiet=True).fit(
         resume=True
     )
     assert resumed["history"] == uninterrupted["history"]
@@ -176,7 +179,8 @@ def test_resume_with_an_optimizer_state_of_other_parameters_is_refused(tmp_path,
 
 
 def test_early_stopping_respects_patience(small_generated):
-    metrics = Trainer(config_for("bpr", epochs=200, patience=2, learning_rate=0.05), small_generated.dataset, quiet=True).fit()
+    config = config_for("bpr", epochs=200, patience=2, learning_rate=0.05)
+    metrics = Trainer(config, small_generated.dataset, quiet=True).fit()
     assert metrics["epochs_run"] - metrics["best_epoch"] == 2
 
 
