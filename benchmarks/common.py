@@ -16,6 +16,7 @@ from gatedrec.benchmark import mean_std  # noqa: F401  (re-exported for the scri
 from gatedrec.config import RunConfig
 from gatedrec.data import load_mmrec
 from gatedrec.io import write_json, write_text_atomic
+from gatedrec.progress import progress_bar
 from gatedrec.system import machine  # noqa: F401  (re-exported for the scripts)
 from gatedrec.training import Trainer
 
@@ -81,13 +82,16 @@ def in_turn(parts: dict[str, Callable[[int], object]], epochs: int) -> dict[str,
     """Seconds of each part, the parts run in turn once per epoch (called with its number, epoch 0 a warm-up),
     printed as they come: two frameworks timed alike, whatever the machine's drift."""
     seconds = {name: [] for name in parts}
-    for epoch in range(epochs + 1):
-        for name, part in parts.items():
-            started = time.perf_counter()
-            part(epoch)
-            seconds[name].append(time.perf_counter() - started)
-        print(f"epoch {epoch}: " + ", ".join(f"{name} {values[-1]:.3f} s" for name, values in seconds.items()),
-              flush=True)
+    with progress_bar() as bar:
+        task = bar.add_task("epochs in turn", total=epochs + 1, unit="epoch")
+        for epoch in range(epochs + 1):
+            for name, part in parts.items():
+                started = time.perf_counter()
+                part(epoch)
+                seconds[name].append(time.perf_counter() - started)
+            print(f"epoch {epoch}: " + ", ".join(f"{name} {values[-1]:.3f} s" for name, values in seconds.items()),
+                  flush=True)
+            bar.advance(task)
     return seconds
 
 

@@ -37,6 +37,7 @@ from gatedrec.benchmark import parse_models  # noqa: E402
 from gatedrec.config import RunConfig  # noqa: E402
 from gatedrec.data.synthetic import generate  # noqa: E402
 from gatedrec.evaluation import Evaluator  # noqa: E402
+from gatedrec.progress import progress_bar  # noqa: E402
 from gatedrec.training import NegativeSampler, build_model  # noqa: E402
 from gatedrec.runtime import configure_torch  # noqa: E402
 from gatedrec.training.trainer import Tables, build_optimizer, epoch_batches, peak_memory_mb  # noqa: E402
@@ -286,12 +287,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds over all cases; each figure is the median of the rounds' medians")
     args = parser.parse_args()
-    rounds = []
-    for round_index in range(args.repeats):
-        rounds.append([measure_alone(label, dataset_name, args) for label, dataset_name in CASES])
-        print(f"round {round_index + 1} of {args.repeats} done", flush=True)
+    rounds, side_by_side = [], []
+    with progress_bar() as bar:
+        task = bar.add_task("cases", total=args.repeats * len(CASES) + len(INTERLEAVED_EPOCHS), unit="case")
+        for round_index in range(args.repeats):
+            rounds.append([])
+            for label, dataset_name in CASES:
+                rounds[-1].append(measure_alone(label, dataset_name, args))
+                bar.advance(task)
+            print(f"round {round_index + 1} of {args.repeats} done", flush=True)
+        for name, epochs in INTERLEAVED_EPOCHS.items():
+            side_by_side.append(in_fresh_process(interleaved, name, epochs))
+            bar.advance(task)
     results = [combine(case_rounds) for case_rounds in zip(*rounds)]
-    side_by_side = [in_fresh_process(interleaved, name, epochs) for name, epochs in INTERLEAVED_EPOCHS.items()]
     intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes per case, then the median over "
              f"{args.repeats} rounds over all cases (each case in a fresh process); MMRec's figures from "
              f"../shared/REFERENCE.md, measured on its own machine (benchmarks/beside_mmrec.py times MMRec itself "
