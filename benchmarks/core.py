@@ -23,6 +23,7 @@ from common import (  # noqa: E402
 
 from gatedrec.io import write_json  # noqa: E402
 from gatedrec.models import default_params, model_class  # noqa: E402
+from gatedrec.progress import progress_bar  # noqa: E402
 
 MODELS = ("bpr", "lightgcn", "rlmultimodalrec")
 REFERENCE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "vbpr": "VBPR", "mmgcf": "MMGCF", "freedom": "FREEDOM",
@@ -101,21 +102,27 @@ def main() -> None:
     args = parser.parse_args()
     runs = load_json(RUNS_FILE)
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    summary: dict[str, dict] = {}
+    plan = []  # (data set, model, whether it can train there), in the report's order
     for dataset in args.datasets.split(","):
         has_features = bool(load_shared(dataset).modalities)
-        for model in args.models.split(","):
-            if model_class(model).needs_modalities and not has_features:
-                summary.setdefault(dataset, {})[model] = {"skipped": "the data set has no item features"}
-                continue
-            for seed in seeds:
-                key = f"{dataset}|{model}|{seed}"
-                if key not in runs or runs[key]["params"] != default_params(model):
-                    print(f"running {key}", flush=True)
-                    runs[key] = in_fresh_process(_train, model, dataset, seed)
-                    write_json(RUNS_FILE, runs)
-                print(f"{key}: test recall@20 {runs[key]['test']['recall@20']:.4f}", flush=True)
-            summary.setdefault(dataset, {})[model] = summarize([runs[f"{dataset}|{model}|{seed}"] for seed in seeds])
+        plan += [(dataset, model, has_features or not model_class(model).needs_modalities)
+                 for model in args.models.split(",")]
+    to_run = [(dataset, model, seed) for dataset, model, trains in plan if trains for seed in seeds
+              if runs.get(f"{dataset}|{model}|{seed}", {}).get("params") != default_params(model)]
+    with progress_bar() as bar:
+        task = bar.add_task("runs", total=len(to_run), unit="run")
+        for dataset, model, seed in to_run:
+            key = f"{dataset}|{model}|{seed}"
+            print(f"running {key}", flush=True)
+            runs[key] = in_fresh_process(_train, model, dataset, seed)
+            write_json(RUNS_FILE, runs)
+            print(f"{key}: test recall@20 {runs[key]['test']['recall@20']:.4f}", flush=True)
+            bar.advance(task)
+    summary: dict[str, dict] = {}
+    for dataset, model, trains in plan:
+        summary.setdefault(dataset, {})[model] = (
+            summarize([runs[f"{dataset}|{model}|{seed}"] for seed in seeds]) if trains
+            else {"skipped": "the data set has no item features"})
     reference = read_reference(REPO.parent / "shared" / "REFERENCE.md")
     table = markdown(summary, reference)
     intro = (

@@ -31,6 +31,7 @@ from common import RESULTS, load_json, load_shared, machine, save_report, train_
 
 from gatedrec.io import write_json  # noqa: E402
 from gatedrec.models import MODELS, model_spec  # noqa: E402
+from gatedrec.progress import progress_bar  # noqa: E402
 
 TUNING_DATASETS = ("amazon-scientific-mm", "lastfm-2k-multimodal")
 RUNS_FILE = RESULTS / "tune_runs.json"
@@ -56,13 +57,16 @@ def _valid_run(model: str, dataset: str, point: dict, seed: int) -> dict:
 
 def run_missing(jobs: list[tuple], runs: dict) -> None:
     missing = [job for job in jobs if point_key(*job) not in runs]
-    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+    with (ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool,
+          progress_bar() as bar):
+        task = bar.add_task("runs", total=len(missing), unit="run")
         futures = {pool.submit(_valid_run, *job): job for job in missing}
         for done, future in enumerate(as_completed(futures), 1):
             key = point_key(*futures[future])
             runs[key] = future.result()
             write_json(RUNS_FILE, runs)
             print(f"[{done}/{len(missing)}] {key}: valid recall@20 {runs[key]['valid_recall@20']:.4f}", flush=True)
+            bar.advance(task)
 
 
 def sweep_points(model: str, centre: dict) -> dict[str, list[dict]]:
