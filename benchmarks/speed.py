@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from common import in_fresh_process, load_shared, machine, save_report, update_readme  # noqa: E402
+from common import (in_fresh_process, load_shared, machine, medians_after_warm_up, save_report,  # noqa: E402
+                    update_readme)
 
 from gatedrec.benchmark import parse_models  # noqa: E402
 from gatedrec.config import RunConfig  # noqa: E402
@@ -329,8 +330,7 @@ def interleaved(dataset_name: str, epochs: int) -> dict:
             train_epoch(case.model, case.optimizer, case.sampler, case.batch_size, epoch, no_time_yet(), tables[label])
             seconds[label].append(time.perf_counter() - started)
             tables[label] = validated_tables(case.model)
-    medians = {label: statistics.median(times[1:]) for label, times in seconds.items()}
-    return {"data": dataset_name, "epochs": epochs, "seconds_per_epoch": medians}
+    return {"data": dataset_name, "epochs": epochs, "seconds_per_epoch": medians_after_warm_up(seconds)}
 
 
 def interleaved_markdown(results: list[dict]) -> str:

@@ -217,8 +217,9 @@ class _TwoModalityGate(torch.autograd.Function):
     def forward(ctx, first_weight, first_bias, second_weight, second_bias, gate_weight, gate_bias, tables):
         (first_table, first_transpose), (second_table, second_transpose) = tables
         dtype = first_table.dtype
-        first = first_table @ with_bias(first_weight, first_bias).to(dtype)
-        second = second_table @ with_bias(second_weight, second_bias).to(dtype)
+        weights_with_bias = (with_bias(first_weight, first_bias), with_bias(second_weight, second_bias))
+        first = first_table @ weights_with_bias[0].to(dtype)
+        second = second_table @ weights_with_bias[1].to(dtype)
         dim = first_weight.shape[0]
         gate_blocks = gate_weight.to(dtype).t().split(dim)
         # the logits as two products into one buffer: no item-sized [p^1 || p^2], and faster here than its one product
@@ -228,15 +229,13 @@ class _TwoModalityGate(torch.autograd.Function):
         needs_projections = not all(_takes_feature_route(transpose, dim) for transpose in transposes)
         difference = first.float().sub(second) if needs_projections else first.float().sub_(second)
         projections = (first, second) if needs_projections else (None, None)
-        ctx.save_for_backward(gate, difference, *projections, first_weight, first_bias, second_weight, second_bias,
-                              gate_weight)
+        ctx.save_for_backward(gate, difference, *projections, *weights_with_bias, gate_weight)
         ctx.transposes = transposes
         return torch.addcmul(second, gate, difference)  # in float32, as gate and difference are
 
     @staticmethod
     def backward(ctx, grad_content):
-        gate, difference, *projections, first_weight, first_bias, second_weight, second_bias, gate_weight = \
-            ctx.saved_tensors
+        gate, difference, *projections, first_with_bias, second_with_bias, gate_weight = ctx.saved_tensors
         through_first = grad_content * gate
         grad_logits = through_first * difference
         if gate.shape[1] == 1:
@@ -245,7 +244,7 @@ class _TwoModalityGate(torch.autograd.Function):
         dim = grad_content.shape[1]
         logits_products = grad_logits.to(ctx.transposes[0].dtype)
         modalities = zip(ctx.transposes, (through_first, grad_content - through_first), projections,
-                         (with_bias(first_weight, first_bias), with_bias(second_weight, second_bias)))
+                         (first_with_bias, second_with_bias))
         grads, gate_grads, logits_sums = [], [], []
         for index, (transpose, through, projected, weight_with_bias) in enumerate(modalities):
             gate_block = gate_weight[:, index * dim: (index + 1) * dim]

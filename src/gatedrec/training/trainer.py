@@ -72,9 +72,8 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise GatedRecError(f"unknown device '{name}'; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise GatedRecError(f"--device {name} was asked for, but PyTorch sees {torch.cuda.device_count()} CUDA "
-                            f"device(s), numbered from 0")
+    if device.type == "cuda" and device.index is not None and device.index >= (count := torch.cuda.device_count()):
+        raise GatedRecError(f"--device {name} was asked for, but PyTorch sees {count} CUDA device(s), numbered from 0")
     return device
 
 
