@@ -55,6 +55,31 @@ def test_two_modality_gate_backward_gives_autograds_gradients(gate, dim):
         torch.testing.assert_close(by_hand[name], grad, msg=name)
 
 
+@pytest.mark.parametrize("fusion_name, gate, present_visual", [
+    ("gate", "element", None), ("gate", "scalar", None), ("gate", "element", [True, False] * 3),
+    ("concat", "element", [True, False] * 3), ("mean", "element", None),
+])
+def test_content_of_some_items_is_theirs_in_all_items_content_with_the_same_gradients(fusion_name, gate,
+                                                                                       present_visual):
+    present = None if present_visual is None else np.array(present_visual)
+    fusion = ModalityFusion(modalities(present_visual=present), dim=4, fusion=fusion_name, gate=gate,
+                            feature_norm="l2")
+    if present is not None:  # the absence offsets take part
+        torch.nn.init.normal_(fusion.absent, generator=torch.Generator().manual_seed(1))
+    rows = torch.tensor([4, 1, 4, 0])
+    upstream = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+
+    def content_and_gradients(content):
+        fusion.zero_grad()
+        (content * upstream).sum().backward()
+        return content.detach(), {name: parameter.grad.clone() for name, parameter in fusion.named_parameters()}
+
+    some, every = content_and_gradients(fusion(rows)), content_and_gradients(fusion()[rows])
+    torch.testing.assert_close(some[0], every[0])
+    for name, grad in every[1].items():
+        torch.testing.assert_close(some[1][name], grad, msg=name)
+
+
 def test_scalar_gate_has_one_weight_per_modality():
     fusion = ModalityFusion(modalities(), dim=4, fusion="gate", gate="scalar", feature_norm="l2")
     content, weights = fusion.fused()

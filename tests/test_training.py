@@ -216,13 +216,14 @@ def test_cold_items_keep_a_zero_id_embedding(small_folder):
 
 
 @pytest.mark.parametrize("model, overrides", [
-    ("lightgcn", {}), ("freedom", {}), ("lattice", {}), ("rlmultimodalrec", {}),
-    ("rlmultimodalrec", {"placement": "late"}),
-    ("rlmultimodalrec", {"item_graph_on": "id", "item_graph_mix": "learned"}),
+    ("lightgcn", {}), ("freedom", {}), ("lattice", {}), ("rlmultimodalrec", {"content_updates": "all"}),
+    ("rlmultimodalrec", {"placement": "late", "content_updates": "all"}),
+    ("rlmultimodalrec", {"item_graph_on": "id", "item_graph_mix": "learned", "content_updates": "all"}),
 ])
 def test_batch_rows_are_the_full_passs_rows_with_the_same_gradients(small_generated, model, overrides):
     """A batch computes only its rows (each distinct item once, its item terms added before the repeats are
-    gathered); they must be the full pass's rows, and so must the parameters' gradients."""
+    gathered); they must be the full pass's rows, and so must the parameters' gradients (with every item's
+    content computed at each step: content_updates=batch learns the content through the batch's items alone)."""
     config = config_for(model)
     config.apply(overrides)
     net = build_model(config, small_generated.dataset)
@@ -251,6 +252,67 @@ def test_batch_rows_are_the_full_passs_rows_with_the_same_gradients(small_genera
     assert batch[2].keys() == full[2].keys()
     for name, grad in full[2].items():
         torch.testing.assert_close(batch[2][name], grad, msg=name)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"gate": "scalar", "placement": "late"}, {"fusion": "concat"}])
+def test_batch_content_updates_learn_content_through_the_batchs_items(small_generated, overrides):
+    """content_updates=batch: at an epoch's first batch every item's content is fresh, so the loss and the ID
+    embeddings' gradients are content_updates=all's, while the content's parameters learn through the batch's
+    items alone; a later batch takes the other items' content as it was last computed."""
+
+    def built(updates: str):
+        config = config_for("rlmultimodalrec")
+        config.apply({**overrides, "content_updates": updates})
+        net = build_model(config, small_generated.dataset)
+        net.train()
+        net.start_epoch(np.random.default_rng(0))
+        return net
+
+    batch_net, all_net = built("batch"), built("all")
+    all_net.load_state_dict(batch_net.state_dict())
+    generator = torch.Generator().manual_seed(0)
+    users, positives, negatives = (torch.randint(0, n, (60,), generator=generator)
+                                   for n in (batch_net.n_users, batch_net.n_items, batch_net.n_items))
+    all_contents = []
+    all_net.fusion.register_forward_hook(lambda module, inputs, content: all_contents.append(content))
+    all_loss, batch_loss = all_net.loss(users, positives, negatives), batch_net.loss(users, positives, negatives)
+    content_grad, = torch.autograd.grad(all_loss, all_contents[0], retain_graph=True)
+    all_loss.backward()
+    batch_loss.backward()
+    torch.testing.assert_close(batch_loss, all_loss)
+    for name in ("user_emb", "item_emb"):
+        torch.testing.assert_close(getattr(batch_net, name).grad, getattr(all_net, name).grad, msg=name)
+    rows = torch.unique(torch.cat([positives, negatives]))
+    fusion_parameters = dict(batch_net.fusion.named_parameters())
+    through_rows = torch.autograd.grad(batch_net.fusion()[rows], list(fusion_parameters.values()), content_grad[rows])
+    for (name, parameter), expected in zip(fusion_parameters.items(), through_rows):
+        torch.testing.assert_close(parameter.grad, expected, msg=name)
+
+    def perturbed_content_of(items: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            for parameter in fusion_parameters.values():
+                parameter.add_(torch.randn_like(parameter, generator=generator))
+        return batch_net.content(items).detach()
+
+    at_start = batch_net.last_content.clone()
+    first_items, later_items = (torch.randint(0, batch_net.n_items, (30,), generator=generator) for _ in range(2))
+    first, later = perturbed_content_of(first_items), perturbed_content_of(later_items)
+    fresh = batch_net.fusion().detach()
+    in_later = torch.zeros(batch_net.n_items, dtype=torch.bool).index_fill_(0, later_items, True)
+    in_first = torch.zeros_like(in_later).index_fill_(0, first_items, True)
+    torch.testing.assert_close(later[in_later], fresh[in_later])
+    torch.testing.assert_close(later[in_first & ~in_later], first[in_first & ~in_later])
+    torch.testing.assert_close(later[~in_first & ~in_later], at_start[~in_first & ~in_later])
+    assert not torch.allclose(first[in_first], at_start[in_first])
+    batch_net.eval()
+    torch.testing.assert_close(batch_net.content(later_items), fresh)
+
+
+def test_unknown_content_updates_are_refused(small_generated):
+    config = config_for("rlmultimodalrec")
+    config.apply({"content_updates": "sometimes"})
+    with pytest.raises(GatedRecError, match="content_updates 'sometimes' is unknown; choose one of all, batch"):
+        build_model(config, small_generated.dataset)
 
 
 @pytest.mark.parametrize("model", ["lightgcn", "freedom", "rlmultimodalrec"])

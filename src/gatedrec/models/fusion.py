@@ -107,9 +107,16 @@ class ModalityFusion(nn.Module):
             # image is not random): one learned offset per modality marks its absence
             self.absent = nn.Parameter(torch.zeros(n_modalities, dim))
 
-    def projections_of_features(self) -> list[torch.Tensor]:
-        """W_m x^m + b_m of every item, one (items, dim) table per modality."""
-        return [projection(features) for features, projection in zip(self.product_features(), self.projections)]
+    def projections_of_features(self, rows: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """W_m x^m + b_m of the items ``rows`` (all when None), one (items, dim) table per modality."""
+        tables = self.product_features()
+        if rows is not None:
+            tables = [table.index_select(0, rows) for table in tables]
+        return [projection(features) for features, projection in zip(tables, self.projections)]
+
+    def presence(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """(items, modalities): whether each of the items ``rows`` (all when None) has each modality."""
+        return self.present if rows is None else self.present.index_select(0, rows)
 
     def feature_tables(self) -> list[torch.Tensor]:
         return [getattr(self, f"features_{index}") for index in range(len(self.projections))]
@@ -130,30 +137,35 @@ class ModalityFusion(nn.Module):
             self.cast_features = (key, [table.to(dtype) for table in self.feature_tables()])
         return self.cast_features[1]
 
-    def product_tables(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def product_tables(self, rows: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each feature table in the products' number type with a column of ones appended, X̃ = [X | 1], and a
         contiguous copy of its transpose, made once and kept. X̃ [W^T; b] is the projection with its bias
         added by the product (no item-sized copy of the bias first), and X̃^T G holds X^T G and the column
         sums of G (the biases' gradients) in one product that reads X̃^T row by row, a third faster than
-        through a transposed view."""
+        through a transposed view. With ``rows``: the rows of X̃ and a transposed view of them (copying a
+        batch's rows into a transposed layout costs more than the products save)."""
         key = self.copies_key()
         if self.augmented_features is None or self.augmented_features[0] != key:
             augmented = [torch.cat([table, table.new_ones(len(table), 1)], dim=1).to(self.product_dtype())
                          for table in self.feature_tables()]
             self.augmented_features = (key, [(table, table.t().contiguous()) for table in augmented])
-        return self.augmented_features[1]
+        if rows is None:
+            return self.augmented_features[1]
+        return [(table, table.t()) for table in (table.index_select(0, rows) for table, _ in self.augmented_features[1])]
 
     def product_dtype(self) -> torch.dtype:
         return product_precision(self.precision, self.features_0.device.type)
 
-    def projected(self) -> torch.Tensor:
-        """(items, modalities, dim) projections, zero where an item lacks the modality."""
-        stacked = torch.stack(self.projections_of_features(), dim=1)
-        return stacked if self.all_present else stacked * self.present.unsqueeze(-1)
+    def projected(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """(items, modalities, dim) projections of the items ``rows`` (all when None), zero where an item lacks
+        the modality."""
+        stacked = torch.stack(self.projections_of_features(rows), dim=1)
+        return stacked if self.all_present else stacked * self.presence(rows).unsqueeze(-1)
 
-    def weights(self, projected: torch.Tensor) -> torch.Tensor:
-        """(items, modalities, dim or 1) fusion weights over the present modalities."""
-        present = self.present.unsqueeze(-1).to(projected.dtype)
+    def weights(self, projected: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """(items, modalities, dim or 1) fusion weights over the present modalities of the projected items
+        ``rows`` (all when None)."""
+        present = self.presence(rows).unsqueeze(-1).to(projected.dtype)
         if self.fusion == "gate" and hasattr(self, "gate"):
             free_logits = self.gate(projected.flatten(1)).view(projected.shape[0], len(self.names) - 1, -1)
             logits = torch.cat([free_logits, torch.zeros_like(free_logits[:, :1])], dim=1)
@@ -169,14 +181,14 @@ class ModalityFusion(nn.Module):
             return chosen * present
         return present  # sum, and a gate over a single modality
 
-    def forward(self) -> torch.Tensor:
-        """Content vectors (items, dim)."""
+    def forward(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Content vectors of the items ``rows`` (all when None)."""
         if self.fusion == "gate" and self.all_present and len(self.names) == 2:
             (first, second), gate = self.projections, self.gate
             parameters = (first.weight, first.bias, second.weight, second.bias, gate.weight, gate.bias)
-            return _TwoModalityGate.apply(*parameters, self.product_tables())
+            return _TwoModalityGate.apply(*parameters, self.product_tables(rows))
         with self.products_in_precision():
-            return self.fused()[0].float()
+            return self.fused(rows)[0].float()
 
     def products_in_precision(self) -> torch.autocast:
         """The projections' and gate's matrix products in ``precision`` (bfloat16 halves their time on CPUs
@@ -184,13 +196,14 @@ class ModalityFusion(nn.Module):
         dtype = self.product_dtype()
         return torch.autocast(self.features_0.device.type, dtype=dtype, enabled=dtype != torch.float32)
 
-    def fused(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Content vectors (items, dim) and the fusion weights (None for concat)."""
-        projected = self.projected()
-        weights = None if self.fusion == "concat" else self.weights(projected)
+    def fused(self, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Content vectors (items, dim) of the items ``rows`` (all when None) and their fusion weights (None
+        for concat)."""
+        projected = self.projected(rows)
+        weights = None if self.fusion == "concat" else self.weights(projected, rows)
         content = self.mix(projected.flatten(1)) if weights is None else (weights * projected).sum(dim=1)
         if not self.all_present:
-            content = content + (~self.present).to(content.dtype) @ self.absent
+            content = content + (~self.presence(rows)).to(content.dtype) @ self.absent
         return content, weights
 
     @torch.no_grad()

@@ -14,6 +14,10 @@ to the final item embeddings, so items with similar content share what their int
 Hard negatives (ours, on by default: negative_candidates > 1; 1 is the paper's uniform sampler): each
 training negative is the best-scored of several uniform draws under the model at the epoch's start (dynamic
 negative sampling, Zhang et al., SIGIR 2013; see gatedrec.training.sampling).
+Batch content updates (ours, content_updates=batch): a training step computes the content of its batch's
+items only and takes every other item's as last computed (all items' at the epoch's first batch), as
+GNNAutoScale keeps historical embeddings (Fey et al., ICML 2021); the paper computes all items' at every
+step (content_updates=all). Evaluation always computes every item's content.
 Cold items (ours): an item without training interactions has no learnt ID embedding and no graph edge;
 it is ranked from content alone, taking the mean final embedding of its cold_neighbours content-nearest
 warm items (rescaled to their mean norm, times cold_scale). Training never sees it (negatives are drawn
@@ -38,6 +42,7 @@ from gatedrec.models.fusion import ModalityFusion
 from gatedrec.models.lightgcn import ItemTerm, LightGCN
 
 PLACEMENTS = ("ego", "late", "content-only")
+CONTENT_UPDATES = ("all", "batch")
 
 
 class RLMultimodalRec(LightGCN):
@@ -67,6 +72,11 @@ class RLMultimodalRec(LightGCN):
                 params["item_graph_mix"], float(params["text_graph_weight"]), device,
             )
         self.item_graph_on = params["item_graph_on"]
+        self.content_updates = params["content_updates"]
+        if self.content_updates not in CONTENT_UPDATES:
+            raise GatedRecError(f"content_updates '{self.content_updates}' is unknown; choose one of "
+                                f"{', '.join(CONTENT_UPDATES)}")
+        self.register_buffer("last_content", torch.empty(0), persistent=False)
         warm = dataset.warm_items
         self.register_buffer("cold_rows", torch.from_numpy(np.flatnonzero(~warm)), persistent=False)
         if len(self.cold_rows):
@@ -106,9 +116,30 @@ class RLMultimodalRec(LightGCN):
             total = total + self.content_loss_weight * bpr_loss(batch.users, *content_scores)
         return total
 
+    def start_epoch(self, rng: np.random.Generator) -> None:
+        super().start_epoch(rng)
+        self.last_content = self.last_content.new_empty(0)  # recomputed for every item at the epoch's first batch
+
+    def content(self, items: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Every item's content vector. With content_updates=batch, while training on a batch (``items``): the
+        batch's items computed afresh, the others as last computed (all of them at the epoch's first batch)."""
+        if self.fusion is None:
+            return None
+        if items is None or not self.training or self.content_updates == "all":
+            return self.fusion()
+        if len(self.last_content) == 0:
+            with torch.no_grad():
+                self.last_content = self.fusion()
+        # the batch's distinct items in order, without torch.unique's sort: half its time here
+        rows = self.last_content.new_zeros(len(self.last_content), dtype=torch.bool).index_fill_(0, items, True)
+        rows = rows.nonzero().squeeze(1)
+        content = self.last_content.index_copy(0, rows, self.fusion(rows))
+        self.last_content = content.detach()
+        return content
+
     def embeddings_and_content(self, users=None, items=None) -> tuple[Embeddings, torch.Tensor | None]:
         """Embeddings (all, or the rows asked for) and every item's content vector."""
-        content = self.fusion() if self.fusion is not None else None
+        content = self.content(items if users is not None else None)
         if content is None or self.placement == "late":
             item_ego = self.item_emb
         elif self.placement == "ego":
