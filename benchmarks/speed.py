@@ -290,16 +290,17 @@ def main() -> None:
     args = parser.parse_args()
     rounds, side_by_side = [], []
     with progress_bar() as bar:
-        task = bar.add_task("cases", total=args.repeats * len(CASES) + len(INTERLEAVED_EPOCHS), unit="case")
+        task = bar.add_task("cases", total=args.repeats * (len(CASES) + len(INTERLEAVED_EPOCHS)), unit="case")
         for round_index in range(args.repeats):
             rounds.append([])
             for label, dataset_name in CASES:
                 rounds[-1].append(measure_alone(label, dataset_name, args))
                 bar.advance(task)
+            side_by_side.append([])
+            for name, epochs in INTERLEAVED_EPOCHS.items():
+                side_by_side[-1].append(in_fresh_process(interleaved, name, epochs))
+                bar.advance(task)
             print(f"round {round_index + 1} of {args.repeats} done", flush=True)
-        for name, epochs in INTERLEAVED_EPOCHS.items():
-            side_by_side.append(in_fresh_process(interleaved, name, epochs))
-            bar.advance(task)
     results = [combine(case_rounds) for case_rounds in zip(*rounds)]
     intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes per case, then the median over "
              f"{args.repeats} rounds over all cases (each case in a fresh process); MMRec's figures from "
@@ -310,8 +311,10 @@ def main() -> None:
     update_readme(text, "speed")
 
 
-PAPER_RLMMR = "rlmultimodalrec:negative_candidates=1:item_knn_k=0"  # the paper's design, none of our additions
-INTERLEAVED_LABELS = ("lightgcn", "rlmultimodalrec", UNIFORM_RLMMR, PAPER_RLMMR)
+ALL_CONTENT_RLMMR = "rlmultimodalrec:content_updates=all"  # every item's content at every step, as the paper
+# the paper's design, none of our additions
+PAPER_RLMMR = "rlmultimodalrec:negative_candidates=1:item_knn_k=0:content_updates=all"
+INTERLEAVED_LABELS = ("lightgcn", "rlmultimodalrec", ALL_CONTENT_RLMMR, UNIFORM_RLMMR, PAPER_RLMMR)
 INTERLEAVED_EPOCHS = {"generated-baby": 15, "amazon-scientific-mm": 100, "lastfm-2k-multimodal": 30}
 
 
@@ -333,19 +336,28 @@ def interleaved(dataset_name: str, epochs: int) -> dict:
     return {"data": dataset_name, "epochs": epochs, "seconds_per_epoch": medians_after_warm_up(seconds)}
 
 
-def interleaved_markdown(results: list[dict]) -> str:
+def interleaved_markdown(rounds: list[list[dict]]) -> str:
+    """Per data set, each label's median epoch over the rounds and the median of the rounds' ratios to
+    LightGCN's, then every round's ratios."""
     lightgcn, *others = INTERLEAVED_LABELS
     lines = [
-        "Interleaved, one process per data set (epochs taken in turn; medians): seconds per epoch and, in brackets, "
-        f"the ratio to LightGCN's (2 layers, uniform negatives). `{UNIFORM_RLMMR}` is the default with the "
-        f"paper's uniform negatives; `{PAPER_RLMMR}` is the paper's design without our item graph either.\n",
-        f"| data | epochs each | {lightgcn} s | " + " | ".join(f"{label} s (ratio)" for label in others) + " |",
+        "Interleaved, one process per data set and round (epochs taken in turn; medians over the epochs, then over "
+        f"the {len(rounds)} rounds): seconds per epoch and, in brackets, the ratio to LightGCN's (2 layers, uniform "
+        f"negatives), then each round's ratio. `{ALL_CONTENT_RLMMR}` is the default computing every item's content "
+        f"at every step; `{UNIFORM_RLMMR}` is the default with the paper's uniform negatives; `{PAPER_RLMMR}` is "
+        "the paper's design, none of our additions.\n",
+        f"| data | epochs each | {lightgcn} s | " + " | ".join(f"{label} s (ratio; rounds)" for label in others) + " |",
         "|---|---|---|" + "---|" * len(others),
     ]
-    for result in results:
-        seconds = result["seconds_per_epoch"]
-        cells = [f"{seconds[label]:.3f} ({seconds[label] / seconds[lightgcn]:.2f})" for label in others]
-        lines.append(f"| {result['data']} | {result['epochs']} | {seconds[lightgcn]:.3f} | " + " | ".join(cells) + " |")
+    for per_round in zip(*rounds):
+        seconds = [result["seconds_per_epoch"] for result in per_round]
+        cells = []
+        for label in others:
+            round_ratios = [round_seconds[label] / round_seconds[lightgcn] for round_seconds in seconds]
+            cells.append(f"{statistics.median(s[label] for s in seconds):.3f} ({statistics.median(round_ratios):.2f}; "
+                         + ", ".join(f"{ratio:.2f}" for ratio in round_ratios) + ")")
+        lines.append(f"| {per_round[0]['data']} | {per_round[0]['epochs']} | "
+                     f"{statistics.median(s[lightgcn] for s in seconds):.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
