@@ -151,7 +151,8 @@ class ModalityFusion(nn.Module):
             self.augmented_features = (key, [(table, table.t().contiguous()) for table in augmented])
         if rows is None:
             return self.augmented_features[1]
-        return [(table, table.t()) for table in (table.index_select(0, rows) for table, _ in self.augmented_features[1])]
+        row_tables = [table.index_select(0, rows) for table, _ in self.augmented_features[1]]
+        return [(table, table.t()) for table in row_tables]
 
     def product_dtype(self) -> torch.dtype:
         return product_precision(self.precision, self.features_0.device.type)

@@ -24,8 +24,8 @@ warm items (rescaled to their mean norm, times cold_scale). Training never sees 
 from warm items).
 
 Defaults (the paper's two layers, 8 negative candidates, the item graph on over the ego embeddings, text
-weight 0.9, 64 principal components of each wider modality) were chosen on validation over the shared data
-sets by benchmarks/tune_defaults.py.
+weight 0.9, 64 principal components of each wider modality, batch content updates) were chosen on validation
+over the shared data sets by benchmarks/tune_defaults.py.
 """
 
 from __future__ import annotations
