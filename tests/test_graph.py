@@ -6,7 +6,7 @@ import torch
 from gatedrec.data import Modality
 from gatedrec.models import graph
 from gatedrec.models.item_graph import ContentItemGraph
-from gatedrec.models.lightgcn import degree_sensitive_subgraph
+from gatedrec.models.lightgcn import degree_sensitive_subgraph, distinct
 from gatedrec.models.graph import (
     BipartiteGraph,
     SparseOperator,
@@ -229,3 +229,13 @@ def test_knn_graphs_are_cached_by_feature_contents(monkeypatch):
     item_graph.cached_knn_graph(changed, 3)
     item_graph.cached_knn_graph(modality, 4)
     assert len(calls) == 2  # new contents or a new k: a new key, computed afresh
+
+
+@pytest.mark.parametrize("n_ids", [3, 40, 500])  # few ids of many (sorted), and many (marked in a mask)
+def test_distinct_ids_are_torch_uniques_with_where_each_id_lies(n_ids):
+    ids = torch.randint(0, 100, (n_ids,), generator=torch.Generator().manual_seed(n_ids))
+    rows, where = distinct(ids, 100)
+    expected_rows, expected_where = torch.unique(ids, return_inverse=True)
+    torch.testing.assert_close(rows, expected_rows)
+    torch.testing.assert_close(where, expected_where)
+    torch.testing.assert_close(rows[where], ids)

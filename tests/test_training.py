@@ -9,7 +9,7 @@ from gatedrec.data import load_data, load_mmrec
 from gatedrec.errors import GatedRecError
 from gatedrec.models import graph
 from gatedrec.training import Trainer
-from gatedrec.training.trainer import build_model, build_optimizer, resolve_device
+from gatedrec.training.trainer import build_model, build_optimizer, epoch_start_scorer, resolve_device
 
 
 def config_for(model, **train):
@@ -292,7 +292,7 @@ def test_batch_content_updates_learn_content_through_the_batchs_items(small_gene
         with torch.no_grad():
             for parameter in fusion_parameters.values():
                 parameter.add_(torch.randn_like(parameter, generator=generator))
-        return batch_net.content(items).detach()
+        return batch_net.content(torch.unique(items)).detach()
 
     at_start = batch_net.last_content.clone()
     first_items, later_items = (torch.randint(0, batch_net.n_items, (30,), generator=generator) for _ in range(2))
@@ -305,7 +305,18 @@ def test_batch_content_updates_learn_content_through_the_batchs_items(small_gene
     torch.testing.assert_close(later[~in_first & ~in_later], at_start[~in_first & ~in_later])
     assert not torch.allclose(first[in_first], at_start[in_first])
     batch_net.eval()
-    torch.testing.assert_close(batch_net.content(later_items), fresh)
+    torch.testing.assert_close(batch_net.content(torch.unique(later_items)), fresh)
+
+
+def test_hard_negative_scores_are_the_dot_products_of_the_drawn_pairs():
+    generator = torch.Generator().manual_seed(0)
+    user_table, item_table = torch.randn(30, 8, generator=generator), torch.randn(20, 8, generator=generator)
+    users = np.array([4, 4, 29, 0])
+    items = np.array([[3, 3, 19, 0], [7, 3, 3, 12], [0, 1, 2, 3]])  # (candidates, users), repeats included
+    scores = epoch_start_scorer(None, (user_table, item_table))(users, items)
+    expected = np.einsum("kbd,bd->kb", item_table.numpy()[items], user_table.numpy()[users])
+    assert scores.shape == (3, 4)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_content_updates_are_refused(small_generated):

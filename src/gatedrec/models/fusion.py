@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -93,8 +95,7 @@ class ModalityFusion(nn.Module):
         presence = np.stack([modality.present for modality in modalities.values()], axis=1)
         self.register_buffer("present", torch.from_numpy(presence))
         self.all_present = bool(presence.all())  # then masking changes nothing and is skipped
-        self.cast_features: tuple[tuple, list[torch.Tensor]] | None = None  # (what they were cast from, tables)
-        self.augmented_features: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
+        self.copies: dict[str, tuple[tuple, list[torch.Tensor]]] = {}  # name -> (what they were made from, tables)
         self.projections = nn.ModuleList(nn.Linear(modality.dim, dim) for modality in modalities.values())
         n_modalities = len(self.names)
         if fusion == "gate" and n_modalities > 1:
@@ -126,33 +127,39 @@ class ModalityFusion(nn.Module):
         stand (a copy is kept until they change: moved, or written by loading a state)."""
         return (self.product_dtype(), *((table.data_ptr(), table._version) for table in self.feature_tables()))
 
+    def kept(self, name: str, make: Callable[[], list[torch.Tensor]]) -> list[torch.Tensor]:
+        """The tables ``make`` builds from the feature tables, built once and kept under ``name`` until the
+        feature tables change."""
+        key = self.copies_key()
+        if name not in self.copies or self.copies[name][0] != key:
+            self.copies[name] = (key, make())
+        return self.copies[name][1]
+
     def product_features(self) -> list[torch.Tensor]:
         """The feature tables in the products' number type. A bfloat16 copy is made once and kept (cast at
         every step, it took a quarter of the content's time)."""
         dtype = self.product_dtype()
         if dtype == torch.float32:
             return self.feature_tables()
-        key = self.copies_key()
-        if self.cast_features is None or self.cast_features[0] != key:
-            self.cast_features = (key, [table.to(dtype) for table in self.feature_tables()])
-        return self.cast_features[1]
+        return self.kept("cast", lambda: [table.to(dtype) for table in self.feature_tables()])
 
     def product_tables(self, rows: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each feature table in the products' number type with a column of ones appended, X̃ = [X | 1], and a
-        contiguous copy of its transpose, made once and kept. X̃ [W^T; b] is the projection with its bias
-        added by the product (no item-sized copy of the bias first), and X̃^T G holds X^T G and the column
-        sums of G (the biases' gradients) in one product that reads X̃^T row by row, a third faster than
-        through a transposed view. With ``rows``: the rows of X̃ and a transposed view of them (copying a
-        batch's rows into a transposed layout costs more than the products save)."""
-        key = self.copies_key()
-        if self.augmented_features is None or self.augmented_features[0] != key:
-            augmented = [torch.cat([table, table.new_ones(len(table), 1)], dim=1).to(self.product_dtype())
-                         for table in self.feature_tables()]
-            self.augmented_features = (key, [(table, table.t().contiguous()) for table in augmented])
-        if rows is None:
-            return self.augmented_features[1]
-        row_tables = [table.index_select(0, rows) for table, _ in self.augmented_features[1]]
-        return [(table, table.t()) for table in row_tables]
+        """Each feature table in the products' number type with a column of ones appended, X̃ = [X | 1], and its
+        transpose. X̃ [W^T; b] is the projection with its bias added by the product (no item-sized copy of the
+        bias first), and X̃^T G holds X^T G and the column sums of G (the biases' gradients) in one product.
+        For all items while gradients are recorded, the transpose is a contiguous copy, made once and kept: that
+        product reads it row by row, a third faster than through a transposed view. Otherwise (a batch's rows:
+        copying them into a transposed layout costs more than the products save; no gradients: no backward
+        reads it) a transposed view."""
+        augmented = self.kept("augmented", lambda: [
+            torch.cat([table, table.new_ones(len(table), 1)], dim=1).to(self.product_dtype())
+            for table in self.feature_tables()])
+        if rows is not None:
+            augmented = [table.index_select(0, rows) for table in augmented]
+        elif torch.is_grad_enabled():
+            transposes = self.kept("transposed", lambda: [table.t().contiguous() for table in augmented])
+            return list(zip(augmented, transposes))
+        return [(table, table.t()) for table in augmented]
 
     def product_dtype(self) -> torch.dtype:
         return product_precision(self.precision, self.features_0.device.type)

@@ -54,16 +54,17 @@ def to_torch_csr(matrix: sp.csr_matrix, device: torch.device | str = "cpu") -> t
     conversion): the matrix must not be changed in place afterwards."""
     matrix = matrix.tocsr()
     index_type = np.int32 if max(matrix.nnz, *matrix.shape) < 2**31 else np.int64
+    return csr_tensor(torch.from_numpy(matrix.indptr.astype(index_type, copy=False)),
+                      torch.from_numpy(matrix.indices.astype(index_type, copy=False)),
+                      torch.from_numpy(matrix.data.astype(np.float32, copy=False)), matrix.shape, device)
+
+
+def csr_tensor(row_starts: torch.Tensor, columns: torch.Tensor, values: torch.Tensor, size: tuple[int, int],
+               device: torch.device | str = "cpu") -> torch.Tensor:
+    """A torch CSR tensor of the given arrays, unchecked (they are built right) and without the beta warning."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(matrix.indptr.astype(index_type, copy=False)),
-            torch.from_numpy(matrix.indices.astype(index_type, copy=False)),
-            torch.from_numpy(matrix.data.astype(np.float32, copy=False)),
-            size=matrix.shape,
-            device=device,
-            check_invariants=False,
-        )
+        return torch.sparse_csr_tensor(row_starts, columns, values, size=size, device=device, check_invariants=False)
 
 
 class SparseOperator:

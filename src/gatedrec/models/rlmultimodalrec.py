@@ -39,7 +39,7 @@ from gatedrec.models.losses import bpr_loss
 from gatedrec.models.graph import SparseOperator, spmm_rows
 from gatedrec.models.item_graph import ContentItemGraph, warm_neighbour_graph
 from gatedrec.models.fusion import ModalityFusion
-from gatedrec.models.lightgcn import ItemTerm, LightGCN
+from gatedrec.models.lightgcn import ItemTerm, LightGCN, distinct
 
 PLACEMENTS = ("ego", "late", "content-only")
 CONTENT_UPDATES = ("all", "batch")
@@ -120,33 +120,32 @@ class RLMultimodalRec(LightGCN):
         super().start_epoch(rng)
         self.last_content = self.last_content.new_empty(0)  # recomputed for every item at the epoch's first batch
 
-    def content(self, items: torch.Tensor | None = None) -> torch.Tensor | None:
-        """Every item's content vector. With content_updates=batch, while training on a batch (``items``): the
-        batch's items computed afresh, the others as last computed (all of them at the epoch's first batch)."""
+    def content(self, batch_items: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Every item's content vector. With content_updates=batch, while training on a batch whose distinct
+        items are ``batch_items``: those computed afresh, the others as last computed (all of them at the
+        epoch's first batch)."""
         if self.fusion is None:
             return None
-        if items is None or not self.training or self.content_updates == "all":
+        if batch_items is None or not self.training or self.content_updates == "all":
             return self.fusion()
         if len(self.last_content) == 0:
             with torch.no_grad():
                 self.last_content = self.fusion()
-        # the batch's distinct items in order, without torch.unique's sort: half its time here
-        rows = self.last_content.new_zeros(len(self.last_content), dtype=torch.bool).index_fill_(0, items, True)
-        rows = rows.nonzero().squeeze(1)
-        content = self.last_content.index_copy(0, rows, self.fusion(rows))
+        content = self.last_content.index_copy(0, batch_items, self.fusion(batch_items))
         self.last_content = content.detach()
         return content
 
     def embeddings_and_content(self, users=None, items=None) -> tuple[Embeddings, torch.Tensor | None]:
         """Embeddings (all, or the rows asked for) and every item's content vector."""
-        content = self.content(items if users is not None else None)
+        batch_items = distinct(items, self.n_items) if users is not None else None
+        content = self.content(batch_items.rows if batch_items is not None else None)
         if content is None or self.placement == "late":
             item_ego = self.item_emb
         elif self.placement == "ego":
             item_ego = self.item_emb + content
         else:
             item_ego = content
-        propagated = self.propagate(item_ego, users, items, self.item_terms(item_ego, content))
+        propagated = self.propagate(item_ego, users, items, self.item_terms(item_ego, content), batch_items)
         if self.cold_graph is not None and items is None:
             propagated = propagated._replace(items=self.with_cold_items(propagated.items))
         return propagated, content

@@ -25,6 +25,7 @@ from gatedrec.errors import GatedRecError
 from gatedrec.evaluation import Evaluator
 from gatedrec.io import write_atomic, write_json
 from gatedrec.models import Recommender, model_class
+from gatedrec.models.graph import csr_tensor
 from gatedrec.progress import console, progress_bar
 from gatedrec.runtime import configure_torch
 from gatedrec.training.sampling import NegativeSampler, PairScorer
@@ -82,17 +83,30 @@ def epoch_start_scorer(model: Recommender, tables: Tables | None = None) -> Pair
     """Scores by the model as it stands at the epoch's start, for choosing hard negatives: one full forward
     pass per epoch instead of one per batch, the scores at most one epoch stale; none at all when the
     final embeddings of the model as it stands are at hand (``tables``, from the validation pass that
-    ended the previous epoch). Scored on the CPU with NumPy (the tables copied once from a GPU): for these
-    small gathers twice as fast as torch's indexing."""
+    ended the previous epoch). Scored on the CPU (the tables copied once from a GPU)."""
     if tables is None:
         model.eval()
         tables = model.embeddings()
-    user_table, item_table = (table.cpu().numpy() for table in tables)
+    user_table, item_table = (table.detach().cpu() for table in tables)
+    item_columns = item_table.t()
 
     def score(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return np.einsum("kbd,bd->kb", np.take(item_table, items, axis=0), np.take(user_table, users, axis=0))
+        """The dot products of the drawn pairs alone, as a sampled product (each pair reads its item's row
+        where it lies): a third less time than gathering the items' rows into one array first, a cache miss
+        each, and then multiplying."""
+        n_candidates, n_users = items.shape
+        pairs = sparse_pattern(np.ascontiguousarray(items.T).reshape(-1), n_users, n_candidates, len(item_table))
+        scores = torch.sparse.sampled_addmm(pairs, user_table.index_select(0, torch.from_numpy(users)),
+                                            item_columns, beta=0.0)
+        return scores.values().view(n_users, n_candidates).t().numpy()
 
     return score
+
+
+def sparse_pattern(columns: np.ndarray, n_rows: int, per_row: int, n_columns: int) -> torch.Tensor:
+    """An (n_rows, n_columns) CSR tensor with ``per_row`` entries per row at ``columns`` (row by row), valued 0."""
+    starts = torch.arange(0, n_rows * per_row + 1, per_row)
+    return csr_tensor(starts, torch.from_numpy(columns), torch.zeros(len(columns)), (n_rows, n_columns))
 
 
 def epoch_batches(model: Recommender, sampler: NegativeSampler, batch_size: int, seed: int, epoch: int,
