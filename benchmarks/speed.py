@@ -24,6 +24,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -183,6 +184,13 @@ def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epo
                 tables: Tables | None = None, on_batch=lambda: None) -> None:
     """One epoch, its wall time split into ``parts`` (sampling with hard negatives' scoring, forward + loss,
     backward, optimiser); ``tables`` as the previous epoch's validation pass left them."""
+    for _ in epoch_steps(model, optimizer, sampler, batch_size, epoch, parts, tables):
+        on_batch()
+
+
+def epoch_steps(model, optimizer, sampler: NegativeSampler, batch_size: int, epoch: int, parts: dict,
+                tables: Tables | None = None) -> Iterator[None]:
+    """train_epoch as a generator that pauses after each step; the time it is paused is not counted."""
     device = model_device(model)
     mark = time.perf_counter()
     for users, positives, negatives in epoch_batches(model, sampler, batch_size, 1, epoch, tables):
@@ -194,8 +202,9 @@ def train_epoch(model, optimizer, sampler: NegativeSampler, batch_size: int, epo
         loss.backward()
         mark = _add(parts, "backward", mark, device)
         optimizer.step()
-        mark = _add(parts, "optimiser", mark, device)
-        on_batch()
+        _add(parts, "optimiser", mark, device)
+        yield
+        mark = time.perf_counter()
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
