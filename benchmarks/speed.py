@@ -331,18 +331,41 @@ def interleaved(dataset_name: str, epochs: int) -> dict:
     """Epoch times of LightGCN and RLMultimodalRec (default, uniform negatives, the paper's design) built side
     by side in one process and trained in turn, one epoch each: the ratios then compare epochs run moments
     apart, which the machine's drift over minutes cannot tilt. Medians over the epochs after the first."""
+    parts = side_by_side(dataset_name, INTERLEAVED_LABELS, epochs, lockstep=False)
+    seconds = {label: [sum(epoch.values()) for epoch in epochs_parts] for label, epochs_parts in parts.items()}
+    return {"data": dataset_name, "epochs": epochs, "seconds_per_epoch": medians_after_warm_up(seconds)}
+
+
+def side_by_side(dataset_name: str, labels, epochs: int, lockstep: bool) -> dict[str, list[dict]]:
+    """The labels' models built side by side in one process and trained for a warm-up epoch and ``epochs``
+    more, each epoch one model after another, or in lockstep (one step each in turn). Each label's parts of
+    each epoch (as train_epoch splits them), the time the other models run not counted."""
     configure_torch()
     dataset = load(dataset_name)
-    cases = {label: build_case(label, dataset) for label in INTERLEAVED_LABELS}
-    seconds = {label: [] for label in cases}
+    cases = {label: build_case(label, dataset) for label in labels}
     tables = dict.fromkeys(cases)
+    parts = {label: [] for label in cases}
     for epoch in range(epochs + 1):
+        for label_parts in parts.values():
+            label_parts.append(no_time_yet())
+        steps = [epoch_steps(case.model, case.optimizer, case.sampler, case.batch_size, epoch, parts[label][-1],
+                             tables[label]) for label, case in cases.items()]
+        if lockstep:
+            run_in_turn(steps)
+        else:
+            for epoch_of_one in steps:
+                for _ in epoch_of_one:
+                    pass
         for label, case in cases.items():
-            started = time.perf_counter()
-            train_epoch(case.model, case.optimizer, case.sampler, case.batch_size, epoch, no_time_yet(), tables[label])
-            seconds[label].append(time.perf_counter() - started)
             tables[label] = validated_tables(case.model)
-    return {"data": dataset_name, "epochs": epochs, "seconds_per_epoch": medians_after_warm_up(seconds)}
+    return parts
+
+
+def run_in_turn(steps: list[Iterator[None]]) -> None:
+    """Advance each epoch one step in turn until all have ended."""
+    running = list(steps)
+    while running:
+        running = [epoch for epoch in running if next(epoch, StopIteration) is not StopIteration]
 
 
 def interleaved_markdown(rounds: list[list[dict]]) -> str:

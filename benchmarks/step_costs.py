@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import in_fresh_process, machine, save_report, update_readme  # noqa: E402
-from speed import UNIFORM_RLMMR, build_case, epoch_steps, load, no_time_yet, validated_tables  # noqa: E402
+from speed import UNIFORM_RLMMR, side_by_side  # noqa: E402
 
 from gatedrec.progress import progress_bar  # noqa: E402
-from gatedrec.runtime import configure_torch  # noqa: E402
 
 DATA = "generated-baby"
 LIGHTGCN, DEFAULT = "lightgcn", "rlmultimodalrec"
@@ -41,28 +39,11 @@ LABELS = (LIGHTGCN, DEFAULT, *WITHOUT.values())
 
 def lockstep(epochs: int) -> dict:
     """Each label's epoch seconds and seconds drawing negatives, per epoch (the first a warm-up)."""
-    configure_torch()
-    dataset = load(DATA)
-    cases = {label: build_case(label, dataset) for label in LABELS}
-    tables = dict.fromkeys(cases)
-    epoch_seconds = {label: [] for label in cases}
-    sampling_seconds = {label: [] for label in cases}
-    for epoch in range(epochs + 1):
-        parts = {label: no_time_yet() for label in cases}
-        run_in_turn([epoch_steps(case.model, case.optimizer, case.sampler, case.batch_size, epoch, parts[label],
-                                 tables[label]) for label, case in cases.items()])
-        for label, case in cases.items():
-            epoch_seconds[label].append(sum(parts[label].values()))
-            sampling_seconds[label].append(parts[label]["sampling"])
-            tables[label] = validated_tables(case.model)
-    return {"epoch_seconds": epoch_seconds, "sampling_seconds": sampling_seconds}
-
-
-def run_in_turn(steps: list[Iterator[None]]) -> None:
-    """Advance each epoch one step in turn until all have ended."""
-    running = list(steps)
-    while running:
-        running = [epoch for epoch in running if next(epoch, StopIteration) is not StopIteration]
+    parts = side_by_side(DATA, LABELS, epochs, lockstep=True)
+    return {"epoch_seconds": {label: [sum(epoch.values()) for epoch in epochs_parts]
+                              for label, epochs_parts in parts.items()},
+            "sampling_seconds": {label: [epoch["sampling"] for epoch in epochs_parts]
+                                 for label, epochs_parts in parts.items()}}
 
 
 def round_ratios(result: dict) -> dict[str, float]:
