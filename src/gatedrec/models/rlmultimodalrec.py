@@ -23,9 +23,9 @@ it is ranked from content alone, taking the mean final embedding of its cold_nei
 warm items (rescaled to their mean norm, times cold_scale). Training never sees it (negatives are drawn
 from warm items).
 
-Defaults (the paper's two layers, 8 negative candidates, the item graph on over the ego embeddings, text
-weight 0.9, 64 principal components of each wider modality, batch content updates) were chosen on validation
-over the shared data sets by benchmarks/tune_defaults.py.
+Defaults (the paper's two layers, 8 negative candidates, the item graph on over the ego embeddings with 3
+neighbours per modality, text weight 0.9, 64 principal components of each wider modality, batch content
+updates) were chosen on validation over the shared data sets by benchmarks/tune_defaults.py.
 """
 
 from __future__ import annotations
