@@ -8,6 +8,7 @@ from gatedrec.config import DataConfig, RunConfig
 from gatedrec.data import load_data, load_mmrec
 from gatedrec.errors import GatedRecError
 from gatedrec.models import graph
+from gatedrec.models.rlmultimodalrec import _WithFreshRows
 from gatedrec.training import Trainer
 from gatedrec.training.trainer import build_model, build_optimizer, epoch_start_scorer, resolve_device
 
@@ -363,3 +364,21 @@ def test_unusable_devices_are_refused_with_what_to_use(monkeypatch):
     assert resolve_device("cuda:0") == torch.device("cuda:0")
     with pytest.raises(GatedRecError, match="sees 1 CUDA device"):
         resolve_device("cuda:1")
+
+
+@pytest.mark.parametrize("with_base", [True, False])
+def test_fresh_rows_written_in_place_give_index_copys_values_and_gradients(with_base):
+    generator = torch.Generator().manual_seed(0)
+    kept, base = torch.randn(9, 4, generator=generator), torch.randn(9, 4, generator=generator, requires_grad=True)
+    fresh = torch.randn(3, 4, generator=generator, requires_grad=True)
+    rows, upstream = torch.tensor([1, 4, 8]), torch.randn(9, 4, generator=generator)
+    expected = kept.index_copy(0, rows, fresh) + (base if with_base else 0)
+    expected_grads = torch.autograd.grad(expected, [fresh, base] if with_base else [fresh], upstream)
+    written = _WithFreshRows.apply(fresh, rows, kept, base if with_base else None)
+    grads = torch.autograd.grad(written, [fresh, base] if with_base else [fresh], upstream)
+    torch.testing.assert_close(written, expected, rtol=0, atol=0)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad, rtol=0, atol=0)
+    torch.testing.assert_close(kept[rows], fresh.detach(), rtol=0, atol=0)  # kept for the next step
+    if not with_base:
+        assert written.data_ptr() != kept.data_ptr()  # a later step's write must not change this step's table
