@@ -145,8 +145,7 @@ class RLMultimodalRec(LightGCN):
         a training step with batch content updates sums the two in one pass)."""
         if (self.fusion is not None and self.placement == "ego" and self.content_loss_weight == 0
                 and self.updates_batch_content(batch_items)):
-            fresh = self.fusion(batch_items)
-            return _WithFreshRows.apply(fresh, batch_items, self.kept_content(), self.item_emb), None
+            return _WithFreshRows.apply(self.fusion(batch_items), batch_items, self.kept_content(), self.item_emb), None
         content = self.content(batch_items)
         if content is None or self.placement == "late":
             return self.item_emb, content
@@ -220,10 +219,9 @@ class _WithFreshRows(torch.autograd.Function):
     def forward(ctx, fresh, rows, kept, base):
         kept.index_copy_(0, rows, fresh.detach())
         ctx.save_for_backward(rows)
-        ctx.has_base = base is not None
         return kept.clone() if base is None else torch.add(base, kept)
 
     @staticmethod
     def backward(ctx, grad):
         (rows,) = ctx.saved_tensors
-        return grad.index_select(0, rows), None, None, grad if ctx.has_base else None
+        return grad.index_select(0, rows), None, None, grad if ctx.needs_input_grad[3] else None
