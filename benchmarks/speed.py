@@ -331,9 +331,13 @@ def interleaved(dataset_name: str, epochs: int) -> dict:
     """Epoch times of LightGCN and RLMultimodalRec (default, uniform negatives, the paper's design) built side
     by side in one process and trained in turn, one epoch each: the ratios then compare epochs run moments
     apart, which the machine's drift over minutes cannot tilt. Medians over the epochs after the first."""
-    parts = side_by_side(dataset_name, INTERLEAVED_LABELS, epochs, lockstep=False)
-    seconds = {label: [sum(epoch.values()) for epoch in epochs_parts] for label, epochs_parts in parts.items()}
+    seconds = epoch_totals(side_by_side(dataset_name, INTERLEAVED_LABELS, epochs, lockstep=False))
     return {"data": dataset_name, "epochs": epochs, "seconds_per_epoch": medians_after_warm_up(seconds)}
+
+
+def epoch_totals(parts: dict[str, list[dict]]) -> dict[str, list[float]]:
+    """Each label's seconds per epoch, the sum of side_by_side's parts."""
+    return {label: [sum(epoch.values()) for epoch in epochs_parts] for label, epochs_parts in parts.items()}
 
 
 def side_by_side(dataset_name: str, labels, epochs: int, lockstep: bool) -> dict[str, list[dict]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import in_fresh_process, machine, save_report, update_readme  # noqa: E402
-from speed import UNIFORM_RLMMR, side_by_side  # noqa: E402
+from speed import UNIFORM_RLMMR, epoch_totals, side_by_side  # noqa: E402
 
 from gatedrec.progress import progress_bar  # noqa: E402
 
@@ -40,8 +40,7 @@ LABELS = (LIGHTGCN, DEFAULT, *WITHOUT.values())
 def lockstep(epochs: int) -> dict:
     """Each label's epoch seconds and seconds drawing negatives, per epoch (the first a warm-up)."""
     parts = side_by_side(DATA, LABELS, epochs, lockstep=True)
-    return {"epoch_seconds": {label: [sum(epoch.values()) for epoch in epochs_parts]
-                              for label, epochs_parts in parts.items()},
+    return {"epoch_seconds": epoch_totals(parts),
             "sampling_seconds": {label: [epoch["sampling"] for epoch in epochs_parts]
                                  for label, epochs_parts in parts.items()}}
 
