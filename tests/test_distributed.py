@@ -5,9 +5,11 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from gatedrec.cli import main
-from gatedrec.distributed import Group
+from gatedrec.distributed import Group, rank_device
+from gatedrec.errors import GatedRecError
 
 # two processes see the same batches and average their gradients: only the order of float sums differs
 TOLERANCE = 0.02
@@ -19,6 +21,17 @@ def test_shards_cover_each_batch_once():
     np.testing.assert_array_equal(np.concatenate([shard[0] for shard in shards]), arrays[0])
     np.testing.assert_array_equal(np.concatenate([shard[1] for shard in shards]), arrays[1])
     assert Group().shard(arrays) is arrays
+
+
+def test_each_rank_of_a_node_takes_its_own_card(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert rank_device(torch.device("cuda")) == torch.device("cuda:1")
+    assert rank_device(torch.device("cuda:0")) == torch.device("cuda:0")  # asked for by number: kept
+    assert rank_device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    with pytest.raises(GatedRecError, match="local rank 2 finds 2 CUDA device.*--nproc_per_node 2"):
+        rank_device(torch.device("cuda"))
 
 
 @pytest.mark.parametrize("model", ["lightgcn", "rlmultimodalrec"])

@@ -2,7 +2,8 @@
 
 Every rank holds the whole model and draws the same batches (same seed), trains on its own slice of
 each batch and averages gradients with the others, so an update equals one on the whole batch. Evaluation
-splits the users across ranks and sums the metrics. gloo on CPU, nccl on CUDA. Rank 0 alone writes files.
+splits the users across ranks and sums the metrics. gloo on CPU, nccl on CUDA, where each rank of a node
+takes its own card (``cuda:LOCAL_RANK``). Rank 0 alone writes files.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from gatedrec.errors import GatedRecError
+
 
 @dataclass(frozen=True)
 class Group:
     rank: int = 0
     world_size: int = 1
+    device: torch.device = torch.device("cpu")  # where this rank computes; nccl reduces tensors on it alone
 
     @property
     def is_main(self) -> bool:
@@ -48,19 +52,35 @@ class Group:
         """Element-wise sum of ``values`` over the ranks (float64)."""
         if not self.active:
             return values
-        tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
+        tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64)).to(self.device)
         dist.all_reduce(tensor)
-        return tensor.numpy()
+        return tensor.cpu().numpy()
 
 
 def join_group(device: torch.device) -> Group:
     """The process group torchrun set up through the environment, or a single process."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
-        return Group()
+        return Group(device=device)
+    device = rank_device(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Group(dist.get_rank(), world_size)
+    return Group(dist.get_rank(), world_size, device)
+
+
+def rank_device(device: torch.device) -> torch.device:
+    """The card a rank started by torchrun with a bare ``cuda`` takes: ``cuda:LOCAL_RANK``, so the
+    processes of one node do not all share the first card. An explicit ``cuda:N`` is kept as asked."""
+    if device.type != "cuda" or device.index is not None:
+        return device
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if local_rank >= (count := torch.cuda.device_count()):
+        raise GatedRecError(f"--device cuda under torchrun gives each process of a node its own card, but local "
+                            f"rank {local_rank} finds {count} CUDA device(s); start at most {count} process(es) "
+                            f"per node (--nproc_per_node {count})")
+    return torch.device("cuda", local_rank)
 
 
 def leave_group() -> None:

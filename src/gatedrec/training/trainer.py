@@ -130,8 +130,8 @@ class Trainer:
         self.config, self.dataset = config, dataset
         self.out_dir = Path(out_dir) if out_dir is not None else None
         configure_torch(config.train.threads)
-        self.device = resolve_device(config.train.device)
-        self.group = join_group(self.device)
+        self.group = join_group(resolve_device(config.train.device))
+        self.device = self.group.device
         self.quiet = quiet or not self.group.is_main
         self.writes = self.out_dir is not None and self.group.is_main
         self.model = build_model(config, dataset)
