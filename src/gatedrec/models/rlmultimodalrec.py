@@ -128,10 +128,14 @@ class RLMultimodalRec(LightGCN):
             return None
         if not self.updates_batch_content(batch_items):
             return self.fusion()
-        return _WithFreshRows.apply(self.fusion(batch_items), batch_items, self.kept_content(), None)
+        return self.with_fresh_content(batch_items)
 
     def updates_batch_content(self, batch_items: torch.Tensor | None) -> bool:
         return batch_items is not None and self.training and self.content_updates == "batch"
+
+    def with_fresh_content(self, batch_items: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """The kept content with the batch's items computed afresh (and kept), plus ``base`` when given."""
+        return _WithFreshRows.apply(self.fusion(batch_items), batch_items, self.kept_content(), base)
 
     def kept_content(self) -> torch.Tensor:
         """Every item's content as last computed (computed for all at the epoch's first batch)."""
@@ -145,7 +149,7 @@ class RLMultimodalRec(LightGCN):
         a training step with batch content updates sums the two in one pass)."""
         if (self.fusion is not None and self.placement == "ego" and self.content_loss_weight == 0
                 and self.updates_batch_content(batch_items)):
-            return _WithFreshRows.apply(self.fusion(batch_items), batch_items, self.kept_content(), self.item_emb), None
+            return self.with_fresh_content(batch_items, self.item_emb), None
         content = self.content(batch_items)
         if content is None or self.placement == "late":
             return self.item_emb, content
