@@ -1,4 +1,5 @@
-"""The ``gatedrec`` command: prepare, features, generate, train, evaluate, benchmark, demo, models."""
+"""The ``gatedrec`` command: prepare, features, generate, train, evaluate, benchmark, demo, models, and serving:
+export, recommend, similar, serve."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ from gatedrec.io import write_json
 from gatedrec.models import MODELS, default_params
 from gatedrec.progress import console
 from gatedrec.report import write_reports
+from gatedrec.serving import commands as serving_commands
+from gatedrec.serving.recommender import INDEXES
 from gatedrec.system import machine
 from gatedrec.training import Trainer, build_model
 
@@ -65,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_features(commands)
     _add_prepare(commands)
+    _add_serving(commands)
     models = commands.add_parser("models", help="list the models and their default parameters")
     models.set_defaults(handler=run_models)
     return parser
@@ -225,6 +229,37 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", required=True, help="the data folder to write")
     parser.add_argument("--quiet", action="store_true")
+
+
+def _add_serving(commands) -> None:
+    export = commands.add_parser("export", help="write a run's serving files (train does this; for older runs)")
+    export.add_argument("--run", required=True, help="run folder written by 'gatedrec train'")
+    export.add_argument("--text-encoder", help="the encoder that made the text features (to encode new items' text)")
+    export.add_argument("--image-encoder", help="the encoder that made the visual features (for new items' images)")
+    export.set_defaults(handler=serving_commands.export_command)
+    recommend = commands.add_parser("recommend", help="top-K items for a user, or for a history of items")
+    recommend.add_argument("--run", required=True, help="run folder written by 'gatedrec train'")
+    who = recommend.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="a known user's raw id")
+    who.add_argument("--history", help="comma-separated raw item ids of a user the model never saw")
+    recommend.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    recommend.add_argument("--include-seen", action="store_true", help="keep the user's training items")
+    recommend.add_argument("--explain", action="store_true", help="modality shares and the items behind each score")
+    recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    recommend.set_defaults(handler=serving_commands.recommend)
+    similar = commands.add_parser("similar", help="the items most similar to an item")
+    similar.add_argument("--run", required=True, help="run folder written by 'gatedrec train'")
+    similar.add_argument("--item", required=True, help="an item's raw id")
+    similar.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    similar.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    similar.set_defaults(handler=serving_commands.similar)
+    serve = commands.add_parser("serve", help="serve a run over HTTP (JSON API, /metrics, a web page at /)")
+    serve.add_argument("--run", required=True, help="run folder written by 'gatedrec train'")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--index", choices=INDEXES, default="exact",
+                       help="exact top-K (default) or hnsw (approximate; faiss, for large catalogues)")
+    serve.set_defaults(handler=serving_commands.serve)
 
 
 # ---- generate ---------------------------------------------------------------------------------------

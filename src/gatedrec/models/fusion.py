@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,34 +25,71 @@ def check_fusion(fusion: str, modality_names: list[str]) -> None:
         raise GatedRecError(f"fusion '{fusion}' is unknown; choose one of {', '.join(FUSIONS + tuple(single))}")
 
 
-def normalize_features(modality: Modality, how: str) -> np.ndarray:
-    """Scale features of present items; absent rows stay zero."""
+@dataclass
+class FeatureTransform:
+    """How one modality's raw features become the fusion's input, kept so that a new item's features take the
+    same way: centred and projected onto the principal components (``basis``, when the features were wider
+    than max_feature_dim), then scaled (``norm``: l2, standard with ``scale`` = (mean, std), or none)."""
+
+    norm: str
+    mean: np.ndarray | None = None
+    basis: np.ndarray | None = None
+    scale: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reduce(self, raw: np.ndarray) -> np.ndarray:
+        if self.basis is None:
+            return raw.astype(np.float32, copy=True)
+        centred = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)) - torch.from_numpy(self.mean)
+        return (centred @ torch.from_numpy(self.basis)).numpy()
+
+    def rescale(self, reduced: np.ndarray) -> np.ndarray:
+        if self.norm == "l2":
+            return reduced / np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)
+        if self.norm == "standard":
+            mean, std = self.scale
+            return (reduced - mean) / std
+        return reduced
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """The fusion's input rows for raw feature rows (all of which have the modality)."""
+        return self.rescale(self.reduce(raw)).astype(np.float32)
+
+
+def fit_feature_transform(modality: Modality, how: str, max_dim: int = 0) -> tuple[np.ndarray, FeatureTransform]:
+    """The modality's features as the fusion takes them (reduced to max_dim principal components when wider,
+    then scaled; absent rows zero) and the transform that made them."""
     if how not in FEATURE_NORMS:
         raise GatedRecError(f"feature_norm '{how}' is unknown; choose one of {', '.join(FEATURE_NORMS)}")
-    features = modality.features.astype(np.float32, copy=True)
+    reduced, mean, basis = principal_components(modality.features, modality.present, max_dim)
+    features = reduced.astype(np.float32, copy=True)
     present = features[modality.present]
-    if how == "l2":
-        present /= np.maximum(np.linalg.norm(present, axis=1, keepdims=True), 1e-12)
-    elif how == "standard":
-        present = (present - present.mean(axis=0)) / np.maximum(present.std(axis=0), 1e-6)
-    features[modality.present] = present
+    scale = (present.mean(axis=0), np.maximum(present.std(axis=0), 1e-6)) if how == "standard" else None
+    transform = FeatureTransform(how, mean, basis, scale)
+    features[modality.present] = transform.rescale(present)
     features[~modality.present] = 0.0
-    return features
+    return features, transform
 
 
-def principal_components(features: np.ndarray, present: np.ndarray, max_dim: int) -> np.ndarray:
+def normalize_features(modality: Modality, how: str) -> np.ndarray:
+    """Scale features of present items; absent rows stay zero."""
+    return fit_feature_transform(modality, how)[0]
+
+
+def principal_components(features: np.ndarray, present: np.ndarray,
+                         max_dim: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Features of more than ``max_dim`` dimensions are replaced by their top ``max_dim`` principal
     component scores (randomised SVD, once): the projection W_m x then costs max_dim, not d_m, per item
-    and step, and spans the directions in which the items actually differ."""
+    and step, and spans the directions in which the items actually differ. Returns the scores and the
+    (1, d) mean and (d, max_dim) basis that made them (None and None where the features are kept as given)."""
     if max_dim <= 0 or features.shape[1] <= max_dim:
-        return features
+        return features, None, None
     rows = torch.from_numpy(np.ascontiguousarray(features[present]))
     mean = rows.mean(dim=0, keepdim=True)
     n_components = min(max_dim, rows.shape[0])  # fewer items than max_dim span fewer directions
     _, _, basis = torch.svd_lowrank(rows - mean, q=n_components, niter=2)
     reduced = np.zeros((features.shape[0], n_components), dtype=np.float32)
     reduced[present] = ((rows - mean) @ basis).numpy()
-    return reduced
+    return reduced, mean.numpy(), basis.numpy()
 
 
 def product_precision(name: str, device_type: str) -> torch.dtype:
@@ -86,17 +124,17 @@ class ModalityFusion(nn.Module):
         product_precision(precision, "cpu")  # refuses an unknown name now, not at the first step
         self.precision = precision
         self.fusion = fusion
-        modalities = {
-            name: Modality(principal_components(m.features, m.present, max_feature_dim), m.present)
-            for name, m in modalities.items()
-        }
+        self.transforms: list[FeatureTransform] = []  # raw features -> the fusion's input, for new items
         for index, modality in enumerate(modalities.values()):
-            self.register_buffer(f"features_{index}", torch.from_numpy(normalize_features(modality, feature_norm)))
+            features, transform = fit_feature_transform(modality, feature_norm, max_feature_dim)
+            self.register_buffer(f"features_{index}", torch.from_numpy(features))
+            self.transforms.append(transform)
         presence = np.stack([modality.present for modality in modalities.values()], axis=1)
         self.register_buffer("present", torch.from_numpy(presence))
         self.all_present = bool(presence.all())  # then masking changes nothing and is skipped
         self.copies: dict[str, tuple[tuple, list[torch.Tensor]]] = {}  # name -> (what they were made from, tables)
-        self.projections = nn.ModuleList(nn.Linear(modality.dim, dim) for modality in modalities.values())
+        widths = [getattr(self, f"features_{index}").shape[1] for index in range(len(self.names))]
+        self.projections = nn.ModuleList(nn.Linear(width, dim) for width in widths)
         n_modalities = len(self.names)
         if fusion == "gate" and n_modalities > 1:
             # the last modality's logit is fixed at 0: for two modalities g = sigmoid(W_g [p^1 || p^2] + b_g)
@@ -167,17 +205,24 @@ class ModalityFusion(nn.Module):
     def projected(self, rows: torch.Tensor | None = None) -> torch.Tensor:
         """(items, modalities, dim) projections of the items ``rows`` (all when None), zero where an item lacks
         the modality."""
-        stacked = torch.stack(self.projections_of_features(rows), dim=1)
-        return stacked if self.all_present else stacked * self.presence(rows).unsqueeze(-1)
+        return self.stacked(self.projections_of_features(rows), self.presence(rows), self.all_present)
+
+    @staticmethod
+    def stacked(projections: list[torch.Tensor], present: torch.Tensor, all_present: bool) -> torch.Tensor:
+        stacked = torch.stack(projections, dim=1)
+        return stacked if all_present else stacked * present.unsqueeze(-1)
 
     def weights(self, projected: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """(items, modalities, dim or 1) fusion weights over the present modalities of the projected items
         ``rows`` (all when None)."""
-        present = self.presence(rows).unsqueeze(-1).to(projected.dtype)
+        return self.weights_given(projected, self.presence(rows), self.all_present)
+
+    def weights_given(self, projected: torch.Tensor, presence: torch.Tensor, all_present: bool) -> torch.Tensor:
+        present = presence.unsqueeze(-1).to(projected.dtype)
         if self.fusion == "gate" and hasattr(self, "gate"):
             free_logits = self.gate(projected.flatten(1)).view(projected.shape[0], len(self.names) - 1, -1)
             logits = torch.cat([free_logits, torch.zeros_like(free_logits[:, :1])], dim=1)
-            if self.all_present:
+            if all_present:
                 return torch.softmax(logits, dim=1)
             logits = logits.masked_fill(present == 0, float("-inf"))
             return torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
@@ -207,12 +252,38 @@ class ModalityFusion(nn.Module):
     def fused(self, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Content vectors (items, dim) of the items ``rows`` (all when None) and their fusion weights (None
         for concat)."""
-        projected = self.projected(rows)
-        weights = None if self.fusion == "concat" else self.weights(projected, rows)
+        return self.fuse(self.projections_of_features(rows), self.presence(rows), self.all_present)
+
+    def fuse(self, projections: list[torch.Tensor], presence: torch.Tensor,
+             all_present: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Content vectors and fusion weights of items from their projections W_m x^m + b_m and ``presence``
+        (items, modalities); ``all_present``: every item has every modality (masking is skipped)."""
+        projected = self.stacked(projections, presence, all_present)
+        weights = None if self.fusion == "concat" else self.weights_given(projected, presence, all_present)
         content = self.mix(projected.flatten(1)) if weights is None else (weights * projected).sum(dim=1)
-        if not self.all_present:
-            content = content + (~self.presence(rows)).to(content.dtype) @ self.absent
+        if hasattr(self, "absent"):
+            content = content + (~presence).to(content.dtype) @ self.absent
         return content, weights
+
+    @torch.no_grad()
+    def content_of(self, features: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Content vectors and per-modality shares (None for concat) of new items from their raw features, one
+        (items, d_m) array per modality, None where no item has it, NaN rows where an item lacks it."""
+        n_items = next(len(table) for table in features if table is not None)
+        parameter = self.projections[0].weight
+        presence = torch.zeros(n_items, len(self.names), dtype=torch.bool)
+        projections = []
+        for index, (table, transform, projection) in enumerate(zip(features, self.transforms, self.projections)):
+            inputs = torch.zeros(n_items, projection.in_features)
+            if table is not None:
+                has = ~np.isnan(table).any(axis=1)
+                presence[:, index] = torch.from_numpy(has)
+                if has.any():
+                    inputs[torch.from_numpy(has)] = torch.from_numpy(transform.apply(table[has]))
+            projections.append(projection(inputs.to(parameter.device)))
+        content, weights = self.fuse(projections, presence.to(parameter.device), bool(presence.all()))
+        shares = None if weights is None else weights.mean(dim=-1).cpu().numpy()
+        return content.cpu().numpy(), shares
 
     @torch.no_grad()
     def modality_shares(self) -> dict[str, np.ndarray]:

@@ -94,3 +94,9 @@ def fixed_weights(names: list[str], text_weight: float) -> list[float]:
     if "text" in names and len(names) > 1:
         return [text_weight if name == "text" else (1 - text_weight) / (len(names) - 1) for name in names]
     return [1 / len(names)] * len(names)
+
+
+def rescaled_to_norm(neighbour_mean: torch.Tensor, neighbour_norm: torch.Tensor, scale: float) -> torch.Tensor:
+    """The neighbours' weighted mean embedding stretched to their weighted mean norm, times ``scale`` (a plain
+    mean is shorter than its parts and would rank every item made of it low)."""
+    return neighbour_mean * (neighbour_norm / neighbour_mean.norm(dim=1, keepdim=True).clamp(min=1e-12)) * scale

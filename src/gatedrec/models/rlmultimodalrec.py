@@ -37,7 +37,7 @@ from gatedrec.errors import GatedRecError
 from gatedrec.models.base import Embeddings
 from gatedrec.models.losses import bpr_loss
 from gatedrec.models.graph import SparseOperator, spmm_rows
-from gatedrec.models.item_graph import ContentItemGraph, warm_neighbour_graph
+from gatedrec.models.item_graph import ContentItemGraph, rescaled_to_norm, warm_neighbour_graph
 from gatedrec.models.fusion import ModalityFusion
 from gatedrec.models.lightgcn import ItemTerm, LightGCN, distinct
 
@@ -186,8 +186,8 @@ class RLMultimodalRec(LightGCN):
         cold_scale (how far cold items are trusted against warm ones; it only matters at ranking time)."""
         neighbour_mean = spmm_rows(self.cold_graph, final_items, self.cold_rows)
         neighbour_norm = spmm_rows(self.cold_graph, final_items.norm(dim=1, keepdim=True), self.cold_rows)
-        scale = neighbour_norm / neighbour_mean.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        return final_items.index_copy(0, self.cold_rows, neighbour_mean * scale * self.cold_scale)
+        cold = rescaled_to_norm(neighbour_mean, neighbour_norm, self.cold_scale)
+        return final_items.index_copy(0, self.cold_rows, cold)
 
     def parameter_groups(self) -> list[dict]:
         embeddings = [self.user_emb, self.item_emb]

@@ -1,7 +1,8 @@
 """The training loop: BPR batches, evaluation on valid, early stopping, checkpoints and resume.
 
 A run folder holds ``config.yaml``, ``train.log``, ``checkpoints/last.pt`` (everything needed to resume),
-``checkpoints/best.pt`` (the model at the best valid Recall@20) and, when training ends, ``metrics.json``.
+``checkpoints/best.pt`` (the model at the best valid Recall@20) and, when training ends, ``metrics.json`` and
+``serving/`` (what gatedrec.serving needs to recommend without the data folder).
 Each epoch draws its randomness from (seed, epoch) alone, so a resumed run ends exactly where an
 uninterrupted run with the same seed ends.
 """
@@ -28,6 +29,8 @@ from gatedrec.models import Recommender, model_class
 from gatedrec.models.graph import csr_tensor
 from gatedrec.progress import console, progress_bar
 from gatedrec.runtime import configure_torch
+from gatedrec.serving.artifact import export_run
+from gatedrec.serving.catalog_info import data_encoders
 from gatedrec.training.sampling import NegativeSampler, PairScorer
 
 VALID_METRIC = "recall@20"
@@ -286,6 +289,8 @@ class Trainer:
         if self.writes:
             write_json(self.out_dir / "metrics.json", metrics)
             write_item_shares(self.out_dir / "item_shares.tsv", self.model.explain())
+            export_run(self.model, self.dataset, self.config.params, self.config.data.path or None, self.out_dir,
+                       data_encoders(self.config.data.path))
         self.log(
             f"best epoch {self.state.best_epoch}: test recall@20 {test['recall@20']:.4f}  ndcg@20 {test['ndcg@20']:.4f}"
         )

@@ -1,0 +1,119 @@
+"""The serving commands: ``gatedrec export``, ``recommend``, ``similar`` and ``serve``. Results go to stdout as a
+table (titles where known) or, with ``--json``, as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from gatedrec.config import RunConfig
+from gatedrec.data import load_data
+from gatedrec.errors import GatedRecError
+from gatedrec.progress import console
+from gatedrec.serving.artifact import export_run
+from gatedrec.serving.catalog_info import data_encoders
+from gatedrec.serving.recommender import Recommender
+
+stdout = Console(soft_wrap=True)
+
+
+def export(run: Path, encoders: dict[str, str]) -> Path:
+    """Rebuild a finished run's best model from its data folder and write its serving files."""
+    from gatedrec.training import build_model
+
+    best = run / "checkpoints" / "best.pt"
+    if not (run / "config.yaml").exists() or not best.exists():
+        raise GatedRecError(f"'{run}' is not a finished run folder (config.yaml and checkpoints/best.pt are needed)")
+    config = RunConfig.load(run / "config.yaml")
+    config.train.device = "cpu"
+    dataset = load_data(config.data)
+    model = build_model(config, dataset)
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
+    return export_run(model, dataset, config.params, config.data.path, run,
+                      data_encoders(config.data.path) | encoders)
+
+
+def export_command(args) -> None:
+    encoders = {"text": args.text_encoder, "visual": args.image_encoder}
+    folder = export(Path(args.run), {name: value for name, value in encoders.items() if value})
+    console.print(f"wrote {folder}")
+
+
+def checked_k(k: int) -> int:
+    if k < 1:
+        raise GatedRecError(f"--k {k}: ask for at least one item")
+    return k
+
+
+def recommend(args) -> None:
+    recommender = Recommender.load(args.run)
+    k = checked_k(args.k)
+    if args.user is not None:
+        ranked = recommender.recommend(args.user, k, exclude_seen=not args.include_seen)
+        explain = lambda item: recommender.explain(args.user, item)  # noqa: E731
+        title = f"top {k} for user {args.user}"
+    else:
+        history = [item.strip() for item in args.history.split(",") if item.strip()]
+        ranked = recommender.recommend_for_history(history, k, exclude_seen=not args.include_seen)
+        explain = lambda item: recommender.explain_for_history(history, item)  # noqa: E731
+        title = f"top {k} for a history of {len(history)} item(s)"
+    explanations = {item: explain(item) for item, _ in ranked} if args.explain else {}
+    if args.json:
+        rows = [{"item": item, "score": score, "title": title_of(recommender, item),
+                 **({"explanation": asdict(explanations[item])} if args.explain else {})} for item, score in ranked]
+        stdout.print_json(json.dumps({"user": args.user, "items": rows}))
+        return
+    stdout.print(ranked_table(recommender, ranked, title, explanations))
+
+
+def similar(args) -> None:
+    recommender = Recommender.load(args.run)
+    ranked = recommender.similar_items(args.item, checked_k(args.k))
+    if args.json:
+        rows = [{"item": item, "cosine": score, "title": title_of(recommender, item)} for item, score in ranked]
+        stdout.print_json(json.dumps({"item": args.item, "items": rows}))
+        return
+    stdout.print(ranked_table(recommender, ranked, f"items like {args.item} "
+                              f"({title_of(recommender, args.item) or 'no title'})", {}, score_name="cosine"))
+
+
+def title_of(recommender: Recommender, item: str) -> str | None:
+    return recommender.titles.get(str(recommender.item_index[item]))
+
+
+def ranked_table(recommender: Recommender, ranked, title: str, explanations: dict,
+                 score_name: str = "score") -> Table:
+    table = Table(title=title)
+    for column in ("#", "item", "title", score_name):
+        table.add_column(column, justify="right" if column in ("#", score_name) else "left")
+    if explanations:
+        table.add_column("shares")
+        table.add_column("because you liked (contribution)")
+    for rank, (item, score) in enumerate(ranked, start=1):
+        row = [str(rank), item, title_of(recommender, item) or "", f"{score:.4f}"]
+        if explanations:
+            explanation = explanations[item]
+            shares = explanation.shares or {}
+            row.append(", ".join(f"{name} {share:.2f}" for name, share in shares.items()) or "-")
+            row.append("; ".join(f"{title_of(recommender, liked) or liked} ({value:+.4f})"
+                                 for liked, value in explanation.because[:3]))
+        table.add_row(*row)
+    return table
+
+
+def serve(args) -> None:
+    try:
+        import uvicorn
+
+        from gatedrec.serving.http import create_app
+    except ImportError as error:
+        raise GatedRecError(f"gatedrec serve needs the serve extra: pip install 'gatedrec[serve]' ({error})") from None
+    recommender = Recommender.load(args.run, index=args.index)
+    console.print(f"serving {args.run} ({recommender.manifest.model}, {len(recommender.user_ids):,} users, "
+                  f"{recommender.n_items:,} items, {args.index} top-K) on http://{args.host}:{args.port}/")
+    uvicorn.run(create_app(recommender), host=args.host, port=args.port, log_level="warning")
