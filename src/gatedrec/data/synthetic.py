@@ -34,6 +34,7 @@ USER_CHUNK = 25_000  # users drawn at a time: the per-chunk CDF tables are users
 class GeneratedData:
     dataset: Dataset
     item_group: np.ndarray  # index of the informative modality for each item
+    item_cluster: np.ndarray  # the latent cluster each item belongs to
 
     @property
     def group_names(self) -> list[str]:
@@ -65,7 +66,7 @@ def generate(
     }
     dataset = Dataset.from_labels(f"generated-{seed}", users, items, labels, int(users.max()) + 1, len(kept_items),
                                   modalities)
-    return GeneratedData(dataset=dataset, item_group=item_group)
+    return GeneratedData(dataset=dataset, item_group=item_group, item_cluster=item_cluster[kept_items])
 
 
 def _check_sizes(n_users: int, n_items: int, n_interactions: int) -> None:
@@ -142,7 +143,8 @@ def _noisy_view(rng, item_factors, dim: int, item_group: np.ndarray, clean_group
 
 
 def save_mmrec(generated: GeneratedData, folder: str | Path) -> Path:
-    """Write the MMRec layout plus dataset.yaml and item_groups.tsv (the planted truth)."""
+    """Write the MMRec layout plus dataset.yaml and item_groups.tsv (the planted truth: each item's informative
+    modality and latent cluster)."""
     folder = Path(folder)
     dataset = generated.dataset
     inter_name = write_interactions(folder, folder.name, *dataset.labelled_interactions())
@@ -152,7 +154,8 @@ def save_mmrec(generated: GeneratedData, folder: str | Path) -> Path:
     }
     if dataset.modalities:
         informative = np.array(generated.group_names)[generated.item_group]
-        groups = pd.DataFrame({"itemID": np.arange(dataset.n_items), "informative": informative})
+        groups = pd.DataFrame({"itemID": np.arange(dataset.n_items), "informative": informative,
+                               "cluster": generated.item_cluster})
         write_atomic(folder / "item_groups.tsv", lambda tmp: groups.to_csv(tmp, sep="\t", index=False))
     write_description(folder, inter_name, modalities, generated=True)
     return folder

@@ -55,14 +55,15 @@ def recommend(args) -> None:
     k = checked_k(args.k)
     if args.user is not None:
         ranked = recommender.recommend(args.user, k, exclude_seen=not args.include_seen)
-        explain = lambda item: recommender.explain(args.user, item)  # noqa: E731
+        explain = lambda items: recommender.explain_many(args.user, items)  # noqa: E731
         title = f"top {k} for user {args.user}"
     else:
         history = [item.strip() for item in args.history.split(",") if item.strip()]
         ranked = recommender.recommend_for_history(history, k, exclude_seen=not args.include_seen)
-        explain = lambda item: recommender.explain_for_history(history, item)  # noqa: E731
+        explain = lambda items: recommender.explain_many_for_history(history, items)  # noqa: E731
         title = f"top {k} for a history of {len(history)} item(s)"
-    explanations = {item: explain(item) for item, _ in ranked} if args.explain else {}
+    explanations = dict(zip((item for item, _ in ranked), explain([item for item, _ in ranked]))) \
+        if args.explain and ranked else {}
     if args.json:
         rows = [{"item": item, "score": score, "title": title_of(recommender, item),
                  **({"explanation": asdict(explanations[item])} if args.explain else {})} for item, score in ranked]

@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Annotated
 
 from fastapi import Body, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -160,15 +161,16 @@ def jsonable(errors: list[dict]) -> list[dict]:
             for problem in errors]
 
 
-def scored(recommender: Recommender, ranked: list[tuple[str, float]], explain_one=None) -> list[dict]:
-    """The response rows of ranked (item, score) pairs, with explanations when ``explain_one(item)`` is given."""
+def scored(recommender: Recommender, ranked: list[tuple[str, float]], explain_all=None) -> list[dict]:
+    """The response rows of ranked (item, score) pairs, with explanations when ``explain_all(items)`` is given."""
+    explanations = explain_all([item for item, _ in ranked]) if explain_all is not None and ranked else None
     rows = []
-    for item, score in ranked:
+    for position, (item, score) in enumerate(ranked):
         row_index = recommender.item_index[item]
         row = {"item": item, "score": score, "title": recommender.titles.get(str(row_index)),
                "image": recommender.images.get(str(row_index))}
-        if explain_one is not None:
-            row |= explained(recommender, explain_one(item))
+        if explanations is not None:
+            row |= explained(recommender, explanations[position])
         rows.append(row)
     return rows
 
@@ -185,17 +187,17 @@ def add_recommendation_routes(app: FastAPI, recommender: Recommender) -> None:
     async def recommend(user: UserId, k: K = 10, exclude_seen: bool = True, explain: bool = False):
         """The user's top-k items, training items excluded unless exclude_seen=false."""
         ranked = recommender.recommend(user, k, exclude_seen)
-        explain_one = (lambda item: recommender.explain(user, item)) if explain else None
-        return {"user": user, "items": scored(recommender, ranked, explain_one)}
+        explain_all = (lambda items: recommender.explain_many(user, items)) if explain else None
+        return {"user": user, "items": scored(recommender, ranked, explain_all)}
 
     @app.post("/v1/recommendations", response_model=Recommendations, response_model_exclude_none=True,
               responses={404: {"description": "an unknown item in the history"}})
     async def recommend_for_history(request: Annotated[HistoryRequest, Body()]):
         """Top-k for a visitor the model never saw, from the items of its history (fold-in)."""
         ranked = recommender.recommend_for_history(request.history, request.k, request.exclude_seen)
-        explain_one = (lambda item: recommender.explain_for_history(request.history, item)) if request.explain \
-            else None
-        return {"items": scored(recommender, ranked, explain_one)}
+        explain_all = ((lambda items: recommender.explain_many_for_history(request.history, items))
+                       if request.explain else None)
+        return {"items": scored(recommender, ranked, explain_all)}
 
     @app.get("/v1/users", response_model=Page)
     async def users(offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=MAX_K)] = 100):
@@ -232,11 +234,14 @@ def add_item_routes(app: FastAPI, recommender: Recommender) -> None:
 
     @app.post("/v1/items", status_code=201, response_model=ItemDetails,
               responses={409: {"description": "the id exists already"}})
-    def add_item(request: Annotated[ItemRequest, Body()]):
+    async def add_item(request: Annotated[ItemRequest, Body()]):
         """Add an item by its content (feature vectors, or text for a run whose text encoder is known); it is
         recommendable in the next request and kept across restarts."""
-        recommender.add_items([NewItem(request.item, request.title, request.image, request.text,
-                                       features=request.features)])
+        new_item = NewItem(request.item, request.title, request.image, request.text, features=request.features)
+        if request.text:  # encoding takes a model's forward pass: off the event loop
+            await run_in_threadpool(recommender.add_items, [new_item])
+        else:  # a few milliseconds: in a worker thread it would wait on the event loop for the GIL
+            recommender.add_items([new_item])
         return recommender.item_details(request.item)
 
 

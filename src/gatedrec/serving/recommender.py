@@ -238,31 +238,45 @@ class Recommender:
     # ---- explaining ----------------------------------------------------------------------------------------
     def explain(self, user: str, item: str, top: int = 5) -> Explanation:
         """Why the user gets the item: the item's modality shares and the history items behind the score."""
+        return self.explain_many(user, [item], top)[0]
+
+    def explain_many(self, user: str, items: list[str], top: int = 5) -> list[Explanation]:
         user_row = self.user_row(user)
         view = self.items.view
-        item_row = self.item_row(item, len(view["embeddings"]))
+        item_rows = np.array([self.item_row(item, len(view["embeddings"])) for item in items], dtype=np.int64)
         history = self.seen(user_row)
         # the training graph's weights 1/sqrt(d_u d_j), d_u = |N(u)|: the terms of the model's own score
         weights = self.history_weights(history, view, degrees_offset=0.0) if len(history) else np.zeros(0)
-        own = float(self.user_own[user_row] @ view["embeddings"][item_row])
-        score = float(self.users[user_row] @ view["embeddings"][item_row])
-        return self.explanation(item_row, history, weights, own, score, top, view)
+        item_table = view["embeddings"][item_rows]
+        own = item_table @ self.user_own[user_row]
+        scores = item_table @ self.users[user_row]
+        return self.explanations(item_rows, history, weights, own, scores, top, view)
 
     def explain_for_history(self, items: list[str], item: str, top: int = 5) -> Explanation:
-        view = self.items.view
-        rows = self.history_rows(items, len(view["embeddings"]))
-        item_row = self.item_row(item, len(view["embeddings"]))
-        score = float(self.folded_in(rows, view) @ view["embeddings"][item_row])
-        return self.explanation(item_row, rows, self.history_weights(rows, view), 0.0, score, top, view)
+        return self.explain_many_for_history(items, [item], top)[0]
 
-    def explanation(self, item_row: int, history: np.ndarray, weights: np.ndarray, own: float, score: float,
-                    top: int, view: dict[str, np.ndarray]) -> Explanation:
-        terms = weights * (view["messages"][history] @ view["embeddings"][item_row]) if len(history) else weights
+    def explain_many_for_history(self, history_items: list[str], items: list[str], top: int = 5) -> list[Explanation]:
+        view = self.items.view
+        rows = self.history_rows(history_items, len(view["embeddings"]))
+        item_rows = np.array([self.item_row(item, len(view["embeddings"])) for item in items], dtype=np.int64)
+        scores = view["embeddings"][item_rows] @ self.folded_in(rows, view)
+        own = np.zeros(len(item_rows), np.float32)
+        return self.explanations(item_rows, rows, self.history_weights(rows, view), own, scores, top, view)
+
+    def explanations(self, item_rows: np.ndarray, history: np.ndarray, weights: np.ndarray, own: np.ndarray,
+                     scores: np.ndarray, top: int, view: dict[str, np.ndarray]) -> list[Explanation]:
+        """One Explanation per item: its terms weight_j m_j · e_i over the history, the largest ``top`` named."""
+        terms = weights[:, None] * (view["messages"][history] @ view["embeddings"][item_rows].T)  # history x items
         if self.manifest.fold_in == "mean":
-            own = score - float(terms.sum())  # what the history's mean does not account for
-        order = np.lexsort((history, -terms))[:top]
-        because = [(self.item_ids[history[index]], float(terms[index])) for index in order]
-        return Explanation(self.item_ids[item_row], score, self.shares_of(item_row, view), because, own)
+            own = scores - terms.sum(axis=0)  # what the history's mean does not account for
+        # history is ascending, so a stable sort breaks ties by the lower item index
+        largest = np.argsort(-terms, axis=0, kind="stable")[:top]
+        explained = []
+        for column, item_row in enumerate(item_rows):
+            because = [(self.item_ids[history[index]], float(terms[index, column])) for index in largest[:, column]]
+            explained.append(Explanation(self.item_ids[item_row], float(scores[column]),
+                                         self.shares_of(item_row, view), because, float(own[column])))
+        return explained
 
     # ---- new items -------------------------------------------------------------------------------------------
     def add_items(self, items: list[NewItem]) -> list[str]:
