@@ -332,7 +332,8 @@ class Recommender:
         tables = {name: np.full((len(items), info["dim"]), np.nan, np.float32) for name, info in modalities.items()}
         for index, item in enumerate(items):
             for name, vector in item.features.items():
-                tables[self.known_modality(name, item)][index] = self.checked_vector(name, vector, item)
+                self.known_modality(name, item)
+                tables[name][index] = self.checked_vector(name, vector, item)
         self.encode_content(items, "text", [item.text for item in items], tables)
         self.encode_content(items, "visual", [item.image_file for item in items], tables)
         for index, item in enumerate(items):
@@ -342,11 +343,10 @@ class Recommender:
                                     "are known")
         return tables
 
-    def known_modality(self, name: str, item: NewItem) -> str:
+    def known_modality(self, name: str, item: NewItem) -> None:
         if name not in self.manifest.modalities:
             raise GatedRecError(f"item '{item.item}': unknown modality '{name}'; this run's modalities are "
                                 f"{', '.join(self.manifest.modalities)}")
-        return name
 
     def checked_vector(self, name: str, vector, item: NewItem) -> np.ndarray:
         width = self.manifest.modalities[name]["dim"]

@@ -1,9 +1,8 @@
 """Top-K by inner product: exact (one matrix product in blocks and a partial sort) or, for large catalogues,
-approximate with an HNSW graph (faiss, the ``ann`` extra).
-
-HNSW searches by distance, so the maximum inner product search is turned into a nearest-neighbour one
-(Bachrach et al., RecSys 2014): each item x gets the extra coordinate sqrt(M² - |x|²), M the largest item
-norm, and the query a 0, so that |q - x|² = |q|² + M² - 2 q·x ranks as -q·x does.
+approximate with an HNSW graph built on the inner product itself (faiss, the ``ann`` extra). The HNSW candidates
+are rescored exactly; recall against exact top-K is measured by benchmarks/serving.py. (The textbook reduction of
+inner product search to a nearest-neighbour search, an extra coordinate sqrt(M² - |x|²) per item, found 0.67 of
+the exact top-20 on a test set where the inner-product graph finds 0.999.)
 """
 
 from __future__ import annotations
@@ -54,18 +53,13 @@ class HnswIndex:
         except ImportError:
             raise GatedRecError("--index hnsw needs faiss: pip install 'gatedrec[ann]' (faiss-cpu)") from None
         self.faiss = faiss
-        self.max_norm = float(np.linalg.norm(items, axis=1).max()) if len(items) else 1.0
-        self.index = faiss.IndexHNSWFlat(items.shape[1] + 1, neighbours)
+        self.index = faiss.IndexHNSWFlat(items.shape[1], neighbours, faiss.METRIC_INNER_PRODUCT)
         self.index.hnsw.efConstruction = build_search
         self.search_breadth = search
         self.add(items)
 
-    def augmented(self, items: np.ndarray) -> np.ndarray:
-        squares = np.maximum(self.max_norm ** 2 - np.einsum("ij,ij->i", items, items), 0.0)
-        return np.ascontiguousarray(np.hstack([items, np.sqrt(squares)[:, None]]), dtype=np.float32)
-
     def add(self, items: np.ndarray) -> None:
-        self.index.add(self.augmented(items))
+        self.index.add(np.ascontiguousarray(items, dtype=np.float32))
 
     def __len__(self) -> int:
         return self.index.ntotal
@@ -76,10 +70,10 @@ class HnswIndex:
         products with ``items`` (rows as indexed). Widens the search until k items survive the exclusion."""
         n_excluded = 0 if excluded is None else len(excluded)
         wanted = min(len(self), k + n_excluded)
-        augmented_query = np.ascontiguousarray(np.append(query, 0.0)[None, :], dtype=np.float32)
+        query_row = np.ascontiguousarray(query[None, :], dtype=np.float32)
         while True:
             params = self.faiss.SearchParametersHNSW(efSearch=max(self.search_breadth, wanted))
-            _, found = self.index.search(augmented_query, wanted, params=params)
+            _, found = self.index.search(query_row, wanted, params=params)
             found = found[0][found[0] >= 0]
             if n_excluded:
                 found = found[~np.isin(found, excluded)]
