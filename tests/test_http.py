@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from browser import browser_paths, headless_chromium
+from raw_samples import draw
 from gatedrec.config import RunConfig
 from gatedrec.data import load_data
 from gatedrec.serving import Recommender
-from gatedrec.serving.http import create_app
+from gatedrec.serving.web import create_app
 from gatedrec.training import Trainer
 
 
@@ -56,6 +57,10 @@ def served_run(tmp_path_factory, small_folder):
     data = shutil.copytree(small_folder, tmp_path_factory.mktemp("data") / "shop")
     (data / "item_text.tsv").write_text("itemID\ttext\n" + "".join(f"{item}\tProduct {item}. In stock\n"
                                                                     for item in range(120)))
+    picture = data / "pictures" / "one.png"
+    picture.parent.mkdir()
+    draw("circle", "blue", size=64).save(picture)
+    (data / "item_images.tsv").write_text("itemID\timage\n0\thttp://127.0.0.1:9/0.jpg\n1\tpictures/one.png\n")
     config = RunConfig.for_model("rlmultimodalrec", epochs=3, seed=1, batch_size=512)
     config.data.path = str(data)
     run = tmp_path_factory.mktemp("runs") / "served"
@@ -154,6 +159,14 @@ def test_concurrent_adds_and_reads_over_http(server):
     assert failures == []
 
 
+def test_item_images_are_redirected_or_served(client):
+    remote = client.get("/v1/items/0/image")
+    assert remote.status_code == 307 and remote.headers["location"] == "http://127.0.0.1:9/0.jpg"
+    local = client.get("/v1/items/1/image")
+    assert local.status_code == 200 and local.headers["content-type"] == "image/png"
+    assert client.get("/v1/items/2/image").status_code == 404
+
+
 def test_health_metrics_and_docs(client):
     assert client.get("/healthz").json()["status"] == "ok"
     client.get("/v1/users/ghost/recommendations")
@@ -180,7 +193,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_a_server_error(case):
-    case.call_and_validate(checks=[not_a_server_error])
+    case.call_and_validate(checks=[not_a_server_error], allow_redirects=False)  # an image's URL stays unvisited
 
 
 def browser_or_skip():

@@ -218,6 +218,32 @@ def test_new_item_text_is_encoded_by_the_runs_text_encoder(tmp_path):
     assert recommender.similar_items("bucket", k=3)
 
 
+def test_new_item_image_is_encoded_by_the_runs_image_encoder(tmp_path):
+    from raw_samples import draw
+
+    generated = generate(200, 100, 2500, {"visual": 1280, "text": 8}, seed=4)
+    run = train(save_mmrec(generated, tmp_path / "data"), tmp_path / "run", epochs=2)
+    assert main(["export", "--run", str(run), "--image-encoder", "efficientnet-lite0"]) == 0
+    picture = tmp_path / "square.png"
+    draw("square", "red", size=160).save(picture)
+    recommender = Recommender.load(run)
+    recommender.add_items([NewItem("square", image_file=str(picture), image=str(picture))])
+    details = recommender.item_details("square")
+    assert details["shares"]["visual"] == pytest.approx(1.0) and details["image"] == str(picture)
+
+
+def test_the_hnsw_index_serves_the_same_lists_on_a_small_catalogue(fresh_run, small_folder):
+    exact, approximate = Recommender.load(fresh_run), Recommender.load(fresh_run, index="hnsw")
+    for user in ("0", "9", "33"):
+        assert [item for item, _ in approximate.recommend(user, k=10)] == \
+            [item for item, _ in exact.recommend(user, k=10)]
+    features = np.load(small_folder / "text_feat.npy")[3]
+    approximate.add_items([NewItem("indexed", features={"text": features.tolist()})])
+    assert "indexed" in {item for item, _ in approximate.recommend("0", k=approximate.n_items)}
+    with pytest.raises(GatedRecError, match="index 'annoy' is unknown"):
+        Recommender.load(fresh_run, index="annoy")
+
+
 def test_concurrent_additions_and_reads(fresh_run, small_folder):
     recommender = Recommender.load(fresh_run)
     features = np.load(small_folder / "text_feat.npy")
@@ -268,6 +294,12 @@ def test_the_run_folder_is_checked_before_serving(fresh_run, tmp_path):
         Recommender.load(fresh_run)
     with pytest.raises(GatedRecError, match="does not exist"):
         Recommender.load(tmp_path / "nowhere")
+
+
+def test_serve_stops_with_one_message_on_a_broken_run(fresh_run, capsys):
+    (fresh_run / FOLDER / "item_ids.json").write_text("[]")
+    assert main(["serve", "--run", str(fresh_run), "--port", "1"]) == 2
+    assert "item_ids.json is corrupt" in capsys.readouterr().err
 
 
 def test_export_rebuilds_the_same_serving_files(fresh_run):

@@ -1,8 +1,8 @@
 """``gatedrec prepare``: raw interactions and item content in, a trainable data folder out.
 
 The folder: ``<name>.inter`` (MMRec layout), ``u_id_mapping.tsv`` / ``i_id_mapping.tsv`` (raw ids),
-``item_text.tsv``, one feature file per modality with an item list when only some items have it, and
-``dataset.yaml`` describing all of it (sources, options, counts, malformed lines, image failures). It is
+``item_text.tsv``, ``item_images.tsv`` (each item's first image URL or path), one feature file per modality
+with an item list when only some items have it, and ``dataset.yaml`` describing all of it (sources, options, counts, malformed lines, image failures). It is
 built in a temporary folder and moved into place whole, so a failed run leaves an older folder intact.
 """
 
@@ -166,6 +166,7 @@ def prepare(source: RawSource, out: Path, options: PrepareOptions, on_step: Call
         modalities, coverage, image_report = write_features(folder, kept, contents, texts, options, on_step)
         summary = write_folder(folder, kept, labels, texts, modalities, coverage, problems, image_report, source,
                                options)
+        write_item_images(folder, kept.item_ids, contents)
         _move_into_place(folder, out)
     return summary
 
@@ -251,6 +252,15 @@ def write_folder(folder: Path, kept: KeptInteractions, labels: np.ndarray, texts
     write_description(folder, inter, modalities, prepared={"source": source.description, "options": settings,
                                                            "summary": summary})
     return summary
+
+
+def write_item_images(folder: Path, item_ids: np.ndarray, contents: dict[str, ItemContent]) -> None:
+    """``item_images.tsv``: each item's first image reference (URL or path) as the raw data give it, for
+    displays such as the serving page; items without one are left out."""
+    rows = [(index, raw_id, contents[raw_id].images[0]) for index, raw_id in enumerate(item_ids.tolist())
+            if raw_id in contents and contents[raw_id].images]
+    _write_table(folder / "item_images.tsv", {"itemID": [row[0] for row in rows], "raw_id": [row[1] for row in rows],
+                                              "image": [row[2] for row in rows]})
 
 
 def _write_table(path: Path, columns: dict) -> None:

@@ -106,9 +106,16 @@ def _images(folder: Path, n_items: int) -> dict[str, str]:
     for path, sep, column in candidates:
         table = _read_table(path, sep) if path.exists() else None
         if table is not None and {"itemID", column} <= set(table.columns):
-            return {str(index): image for index, image in zip(table["itemID"], table[column])
+            return {str(index): located(folder, image) for index, image in zip(table["itemID"], table[column])
                     if 0 <= index < n_items and image}
     return {}
+
+
+def located(folder: Path, image: str) -> str:
+    """A URL as it is; a file path made absolute against the data folder."""
+    if image.startswith(("http://", "https://")) or Path(image).is_absolute():
+        return image
+    return str((folder / image).resolve())
 
 
 def data_encoders(folder: str | Path | None) -> dict[str, str | None]:

@@ -111,7 +111,7 @@ def serve(args) -> None:
     try:
         import uvicorn
 
-        from gatedrec.serving.http import create_app
+        from gatedrec.serving.web import create_app
     except ImportError as error:
         raise GatedRecError(f"gatedrec serve needs the serve extra: pip install 'gatedrec[serve]' ({error})") from None
     recommender = Recommender.load(args.run, index=args.index)

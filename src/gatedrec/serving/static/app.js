@@ -50,9 +50,10 @@ function sharesBar(shares) {
 function card(entry) {
   const item = element("li", "card");
   item.dataset.item = entry.item;
-  if (entry.image && /^https?:/.test(entry.image)) {
+  if (entry.image) {
     const image = element("img");
-    image.src = entry.image;
+    image.src = `/v1/items/${encodeURIComponent(entry.item)}/image`;
+    image.addEventListener("error", () => image.remove());
     image.alt = entry.title || entry.item;
     item.appendChild(image);
   }

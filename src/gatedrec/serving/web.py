@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from importlib import resources
+from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import Body, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
@@ -231,6 +232,19 @@ def add_item_routes(app: FastAPI, recommender: Recommender) -> None:
     async def similar(item: ItemId, k: K = 10):
         """The items closest in angle to the item's final embedding."""
         return {"items": scored(recommender, recommender.similar_items(item, k))}
+
+    @app.get("/v1/items/{item}/image", response_class=Response,
+             responses={200: {"content": {"image/*": {}}}, 307: {"description": "the image's URL"},
+                        404: {"description": "unknown item, or no image for it"}})
+    async def image(item: ItemId):
+        """The item's image: a redirect to its URL, or the file the data folder named."""
+        where = recommender.item_details(item)["image"]
+        if where and where.startswith(("http://", "https://")):
+            return RedirectResponse(where)
+        if where and FilePath(where).is_file():
+            return FileResponse(where)
+        raise UnknownId(f"item '{item}' has no image here" + (f" (its file {where} is not on this machine)"
+                                                               if where else ""))
 
     @app.post("/v1/items", status_code=201, response_model=ItemDetails,
               responses={409: {"description": "the id exists already"}})
