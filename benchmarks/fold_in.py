@@ -123,7 +123,8 @@ def markdown(result: dict) -> str:
              "from their training items at query time (fold-in), against the same users served by the model "
              f"trained on everyone; RLMultimodalRec defaults, seeds {result['seeds']}, test, all items ranked, "
              "training items excluded.", "",
-             "| data set | users | trained R@20 | fold-in R@20 | trained N@20 | fold-in N@20 | fold-in / trained R@20 |",
+             "| data set | users | trained R@20 | fold-in R@20 | trained N@20 | fold-in N@20 "
+             "| fold-in / trained R@20 |",
              "|---|---|---|---|---|---|---|"]
     for name, cases in group(result["fold_in"]).items():
         def cell(part, metric):
@@ -144,8 +145,9 @@ def markdown(result: dict) -> str:
                 return spread([case[part][metric] for case in cases])
             lines.append(f"| {name} | {cases[0]['cold_items']} | {cell('model_cold_rule', 'recall@20')} | "
                          f"{cell('added_live', 'recall@20')} | {cell('model_cold_rule', 'ndcg@20')} | "
-                         f"{cell('added_live', 'ndcg@20')} | {spread([case['added_share_of_top20'] for case in cases], 3)}"
-                         f" ({cases[0]['added_share_of_catalogue']:.3f}) |")
+                         f"{cell('added_live', 'ndcg@20')} | "
+                         f"{spread([case['added_share_of_top20'] for case in cases], 3)} "
+                         f"({cases[0]['added_share_of_catalogue']:.3f}) |")
     return "\n".join(lines) + "\n"
 
 

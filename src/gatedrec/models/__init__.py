@@ -7,7 +7,7 @@ from importlib import resources
 import yaml
 
 from gatedrec.errors import GatedRecError
-from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.base import Embeddings, RecommenderModel
 from gatedrec.models.bm3 import BM3
 from gatedrec.models.bpr import BPR
 from gatedrec.models.content_knn import ContentKNN
@@ -19,7 +19,7 @@ from gatedrec.models.mmgcn import MMGCN
 from gatedrec.models.rlmultimodalrec import RLMultimodalRec
 from gatedrec.models.vbpr import VBPR
 
-MODELS: dict[str, type[Recommender]] = {
+MODELS: dict[str, type[RecommenderModel]] = {
     "bpr": BPR,
     "lightgcn": LightGCN,
     "vbpr": VBPR,
@@ -33,7 +33,7 @@ MODELS: dict[str, type[Recommender]] = {
 }
 
 
-def model_class(name: str) -> type[Recommender]:
+def model_class(name: str) -> type[RecommenderModel]:
     if name not in MODELS:
         raise GatedRecError(f"unknown model '{name}'; choose one of {', '.join(MODELS)}")
     return MODELS[name]
@@ -50,4 +50,4 @@ def default_params(name: str) -> dict:
     return dict(model_spec(name)["params"])
 
 
-__all__ = ["MODELS", "Embeddings", "Recommender", "default_params", "model_class", "model_spec"]
+__all__ = ["MODELS", "Embeddings", "RecommenderModel", "default_params", "model_class", "model_spec"]

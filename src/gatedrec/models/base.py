@@ -21,7 +21,7 @@ class Embeddings(NamedTuple):
     item_ego: torch.Tensor
 
 
-class Recommender(nn.Module, ABC):
+class RecommenderModel(nn.Module, ABC):
     """A model scores a user-item pair by the dot product of their final embeddings.
 
     Subclasses build their parameters from ``dataset`` (training split only) and ``params`` (the model's
@@ -80,7 +80,7 @@ class Recommender(nn.Module, ABC):
         return {}
 
 
-class NodeRepresentationRecommender(Recommender):
+class NodeRepresentationRecommender(RecommenderModel):
     """A model whose users and items are the rows of one representation of all graph nodes (users first),
     recomputed at every step (MMGCN, GRCN), with MMRec's loss for them: BPR plus reg_weight times the mean
     squared ID embedding of the batch's nodes and a model-specific penalty."""

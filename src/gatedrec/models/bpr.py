@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.base import Embeddings, RecommenderModel
 
 
-class BPR(Recommender):
+class BPR(RecommenderModel):
     def __init__(self, dataset, params, device):
         super().__init__(dataset, params, device)
         dim = int(params["embedding_size"])

@@ -10,11 +10,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.base import Embeddings, RecommenderModel
 from gatedrec.models.fusion import normalize_features
 
 
-class ContentKNN(Recommender):
+class ContentKNN(RecommenderModel):
     needs_modalities = True
     trainable = False
 

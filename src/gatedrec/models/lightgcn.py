@@ -18,14 +18,14 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.base import Embeddings, RecommenderModel
 from gatedrec.models.graph import BipartiteGraph, SparseOperator, propagate_all, propagate_rows
 
 # rows (None: all items) -> what a model adds to those items' propagated embeddings
 ItemTerm = Callable[[torch.Tensor | None], torch.Tensor]
 
 
-class LightGCN(Recommender):
+class LightGCN(RecommenderModel):
     def __init__(self, dataset, params, device):
         super().__init__(dataset, params, device)
         dim = int(params["embedding_size"])

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from gatedrec.models.base import Embeddings, Recommender
+from gatedrec.models.base import Embeddings, RecommenderModel
 
 
-class VBPR(Recommender):
+class VBPR(RecommenderModel):
     needs_modalities = True
 
     def __init__(self, dataset, params, device):

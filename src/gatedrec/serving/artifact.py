@@ -37,7 +37,7 @@ from gatedrec import __version__
 from gatedrec.data import Dataset
 from gatedrec.errors import GatedRecError
 from gatedrec.io import save_npy
-from gatedrec.models.base import Recommender as Model
+from gatedrec.models.base import RecommenderModel
 from gatedrec.models.graph import normalized_user_rows, unit_rows
 from gatedrec.models.item_graph import fixed_weights
 from gatedrec.models.lightgcn import LightGCN
@@ -74,7 +74,7 @@ class Decomposition:
     own: np.ndarray
 
 
-def export_run(model: Model, dataset: Dataset, params: dict, data_folder: str | Path | None, run: str | Path,
+def export_run(model: RecommenderModel, dataset: Dataset, params: dict, data_folder: str | Path | None, run: str | Path,
                encoders: dict[str, str | None] | None = None) -> Path:
     """Write ``<run>/serving`` for the trained ``model`` (in eval mode, best weights loaded)."""
     model.eval()
@@ -114,7 +114,7 @@ def export_run(model: Model, dataset: Dataset, params: dict, data_folder: str | 
     return write_folder(Path(run) / FOLDER, manifest, arrays, documents, fusion)
 
 
-def decompose(model: Model, embeddings, train: sp.csr_matrix) -> Decomposition:
+def decompose(model: RecommenderModel, embeddings, train: sp.csr_matrix) -> Decomposition:
     """The graph rule where it reproduces the model's final user embeddings, else the mean rule."""
     items = embeddings.items.detach().cpu().float().numpy()
     if isinstance(model, LightGCN):

@@ -25,7 +25,7 @@ from gatedrec.distributed import join_group
 from gatedrec.errors import GatedRecError
 from gatedrec.evaluation import Evaluator
 from gatedrec.io import write_atomic, write_json
-from gatedrec.models import Recommender, model_class
+from gatedrec.models import RecommenderModel, model_class
 from gatedrec.models.graph import csr_tensor
 from gatedrec.progress import console, progress_bar
 from gatedrec.runtime import configure_torch
@@ -49,14 +49,14 @@ class TrainingState:
     history: list[dict] = field(default_factory=list)
 
 
-def build_model(config: RunConfig, dataset: Dataset) -> Recommender:
+def build_model(config: RunConfig, dataset: Dataset) -> RecommenderModel:
     device = resolve_device(config.train.device)
     torch.manual_seed(config.train.seed)
     model = model_class(config.model)(dataset, config.params, device)
     return model.to(device)
 
 
-def build_optimizer(model: Recommender, learning_rate: float) -> torch.optim.Adam:
+def build_optimizer(model: RecommenderModel, learning_rate: float) -> torch.optim.Adam:
     """Adam over the model's parameter groups, groups with the same settings merged: the fused kernel then
     updates them in one call (each call costs about as much as updating a few hundred thousand numbers)."""
     merged: dict[tuple, dict] = {}
@@ -82,7 +82,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def epoch_start_scorer(model: Recommender, tables: Tables | None = None) -> PairScorer:
+def epoch_start_scorer(model: RecommenderModel, tables: Tables | None = None) -> PairScorer:
     """Scores by the model as it stands at the epoch's start, for choosing hard negatives: one full forward
     pass per epoch instead of one per batch, the scores at most one epoch stale; none at all when the
     final embeddings of the model as it stands are at hand (``tables``, from the validation pass that
@@ -112,7 +112,7 @@ def sparse_pattern(columns: np.ndarray, n_rows: int, per_row: int, n_columns: in
     return csr_tensor(starts, torch.from_numpy(columns), torch.zeros(len(columns)), (n_rows, n_columns))
 
 
-def epoch_batches(model: Recommender, sampler: NegativeSampler, batch_size: int, seed: int, epoch: int,
+def epoch_batches(model: RecommenderModel, sampler: NegativeSampler, batch_size: int, seed: int, epoch: int,
                   tables: Tables | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Starts an epoch (the hard negatives' scorer, train mode, the model's per-epoch resampling) and gives
     its batches; all randomness from (seed, epoch), so a resumed run draws what an uninterrupted one did.
