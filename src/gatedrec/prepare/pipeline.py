@@ -3,8 +3,8 @@
 The folder: ``<name>.inter`` (MMRec layout), ``u_id_mapping.tsv`` / ``i_id_mapping.tsv`` (raw ids),
 ``item_text.tsv``, ``item_images.tsv`` (each item's first image URL or path), one feature file per modality
 with an item list when only some items have it, and ``dataset.yaml`` describing all of it (sources, options,
-counts, malformed lines, image failures). It is
-built in a temporary folder and moved into place whole, so a failed run leaves an older folder intact.
+counts, malformed lines, image failures). It is built in a temporary folder and moved into place whole, so a
+failed run leaves an older folder intact.
 """
 
 from __future__ import annotations
