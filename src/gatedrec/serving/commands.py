@@ -44,15 +44,9 @@ def export_command(args) -> None:
     console.print(f"wrote {folder}")
 
 
-def checked_k(k: int) -> int:
-    if k < 1:
-        raise GatedRecError(f"--k {k}: ask for at least one item")
-    return k
-
-
 def recommend(args) -> None:
     recommender = Recommender.load(args.run)
-    k = checked_k(args.k)
+    k = args.k
     if args.user is not None:
         ranked = recommender.recommend(args.user, k, exclude_seen=not args.include_seen)
         explain = lambda items: recommender.explain_many(args.user, items)  # noqa: E731
@@ -74,7 +68,7 @@ def recommend(args) -> None:
 
 def similar(args) -> None:
     recommender = Recommender.load(args.run)
-    ranked = recommender.similar_items(args.item, checked_k(args.k))
+    ranked = recommender.similar_items(args.item, args.k)
     if args.json:
         rows = [{"item": item, "cosine": score, "title": title_of(recommender, item)} for item, score in ranked]
         stdout.print_json(json.dumps({"item": args.item, "items": rows}))

@@ -191,6 +191,7 @@ class Recommender:
 
     def recommend_batch(self, users: list[str], k: int = 10, exclude_seen: bool = True) -> list[list[tuple]]:
         rows = [self.user_row(user) for user in users]
+        checked_k(k)
         view = self.items.view
         if self.index is not None:
             return [self.ranked(self.users[row], k, self.seen(row) if exclude_seen else None) for row in rows]
@@ -220,6 +221,7 @@ class Recommender:
 
     def ranked(self, query: np.ndarray, k: int, excluded: np.ndarray | None,
                view: dict[str, np.ndarray] | None = None) -> list[tuple[str, float]]:
+        checked_k(k)
         view = view or self.items.view
         if self.index is not None:
             return self.named(self.index.search(query, view["embeddings"], k, excluded))
@@ -233,7 +235,7 @@ class Recommender:
         """The ``k`` items whose final embeddings are closest in angle to the item's, (item, cosine)."""
         view = self.items.view
         row = self.item_row(item, len(view["unit"]))
-        return self.named(top_k(view["unit"] @ view["unit"][row], k, np.array([row])))
+        return self.named(top_k(view["unit"] @ view["unit"][row], checked_k(k), np.array([row])))
 
     # ---- explaining ----------------------------------------------------------------------------------------
     def explain(self, user: str, item: str, top: int = 5) -> Explanation:
@@ -457,6 +459,12 @@ class Recommender:
         info.pop("files")
         return {**info, "items_added": len(self.added), "n_items": self.n_items,
                 "index": "hnsw" if self.index is not None else "exact"}
+
+
+def checked_k(k: int) -> int:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise GatedRecError(f"k = {k!r}: ask for at least one item (an integer of 1 or more)")
+    return int(k)
 
 
 def unit(rows: np.ndarray) -> np.ndarray:

@@ -7,6 +7,8 @@ the exact top-20 on a test set where the inner-product graph finds 0.999.)
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from gatedrec.errors import GatedRecError
@@ -44,7 +46,8 @@ def top_k_rows(users: np.ndarray, items: np.ndarray, k: int, excluded: list[np.n
 
 
 class HnswIndex:
-    """Approximate maximum inner product search over a growing set of item vectors."""
+    """Approximate maximum inner product search over a growing set of item vectors. faiss's HNSW may not be
+    searched while it grows, so additions and searches take turns."""
 
     def __init__(self, items: np.ndarray, neighbours: int = HNSW_NEIGHBOURS, build_search: int = HNSW_BUILD_SEARCH,
                  search: int = HNSW_SEARCH):
@@ -56,10 +59,12 @@ class HnswIndex:
         self.index = faiss.IndexHNSWFlat(items.shape[1], neighbours, faiss.METRIC_INNER_PRODUCT)
         self.index.hnsw.efConstruction = build_search
         self.search_breadth = search
+        self.lock = threading.Lock()
         self.add(items)
 
     def add(self, items: np.ndarray) -> None:
-        self.index.add(np.ascontiguousarray(items, dtype=np.float32))
+        with self.lock:
+            self.index.add(np.ascontiguousarray(items, dtype=np.float32))
 
     def __len__(self) -> int:
         return self.index.ntotal
@@ -73,7 +78,8 @@ class HnswIndex:
         query_row = np.ascontiguousarray(query[None, :], dtype=np.float32)
         while True:
             params = self.faiss.SearchParametersHNSW(efSearch=max(self.search_breadth, wanted))
-            _, found = self.index.search(query_row, wanted, params=params)
+            with self.lock:
+                _, found = self.index.search(query_row, wanted, params=params)
             found = found[0][found[0] >= 0]
             if n_excluded:
                 found = found[~np.isin(found, excluded)]
