@@ -23,6 +23,7 @@ from gatedrec.training import Trainer
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
+SERVING_DOC = REPO / "docs" / "serving.md"
 
 DATASETS = {
     "amazon-scientific-mm": {"folder": "amazon-scientific-mm"},
@@ -68,14 +69,14 @@ def load_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def update_readme(text: str, block: str) -> None:
-    """Replace the README's block between <!-- block:start --> and <!-- block:end --> with ``text``."""
-    readme = REPO / "README.md"
-    content = readme.read_text()
+def update_readme(text: str, block: str, document: Path = REPO / "README.md") -> None:
+    """Replace the block between <!-- block:start --> and <!-- block:end --> of ``document`` (the README by
+    default) with ``text``."""
+    content = document.read_text()
     start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
     if start in content and end in content:
         head, rest = content.split(start, 1)
-        write_text_atomic(readme, head + start + "\n" + text + end + rest.split(end, 1)[1])
+        write_text_atomic(document, head + start + "\n" + text + end + rest.split(end, 1)[1])
 
 
 def in_turn(parts: dict[str, Callable[[int], object]], epochs: int) -> dict[str, list[float]]:

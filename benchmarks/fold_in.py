@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import data_config, load_shared, machine, mean_std, save_report  # noqa: E402
+from common import SERVING_DOC, data_config, load_shared, machine, mean_std, save_report, update_readme  # noqa: E402
 
 from gatedrec.config import RunConfig  # noqa: E402
 from gatedrec.data import Dataset, resplit  # noqa: E402
@@ -185,7 +185,7 @@ def main() -> None:
                 print(json.dumps(result["new_items"][-1]))
                 progress.advance(task)
     save_report("fold_in", result, markdown(result))
-    print(markdown(result))
+    update_readme(markdown(result), "fold-in", SERVING_DOC)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, data_config, machine, save_report  # noqa: E402
+from common import REPO, SERVING_DOC, data_config, machine, save_report, update_readme  # noqa: E402
 
 from gatedrec.progress import progress_bar  # noqa: E402
 from gatedrec.serving.topk import HnswIndex, top_k  # noqa: E402
@@ -375,7 +375,8 @@ def main() -> None:
         return
     stem = "serving" if args.part == "all" else f"serving-{args.part}"
     save_report(stem, result, markdown(result))
-    print(markdown(result))
+    if args.part == "all":
+        update_readme(markdown(result), "serving", SERVING_DOC)
 
 
 if __name__ == "__main__":
