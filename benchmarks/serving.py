@@ -169,7 +169,11 @@ class Load:
         threads = [threading.Thread(target=self.client, args=(seed,)) for seed in range(self.clients)]
         for thread in threads:
             thread.start()
-        extra = during() if during is not None else None
+        extra = None
+        if during is not None:
+            extra = during()
+            with self.lock:
+                self.total = self.sent  # the readers stop with the work they ran beside
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - self.started

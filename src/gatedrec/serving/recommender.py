@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -286,6 +287,9 @@ class Recommender:
         (``added_items.jsonl``) so that a restart serves it too. All or none are added."""
         with self.lock:
             self.check_new_ids(items)
+            if not os.access(self.run, os.W_OK):
+                raise GatedRecError(f"the run folder '{self.run}' is not writable, so new items could not be kept "
+                                    "across restarts; serve a writable copy of it to add items")
             records = self.placed(items)
             with open(self.run / ADDED_ITEMS, "a", encoding="utf-8") as handle:
                 for record in records:
