@@ -415,19 +415,10 @@ class Recommender:
         return shares
 
     def publish(self, records: list[dict]) -> None:
-        """Make recorded items rankable: rows appended, then their ids (a reader finds an id only once its row
-        is there)."""
+        """Make recorded items rankable: their ids and details first, then their rows (a reader ranks only the
+        rows of the view it took), then the id lookup (an id is found only once its row is there)."""
         width = len(self.manifest.modalities)
-        self.items.append({
-            "embeddings": np.array([record["embedding"] for record in records], np.float32),
-            "unit": unit(np.array([record["embedding"] for record in records], np.float32)),
-            "messages": np.array([record["message"] for record in records], np.float32),
-            "degrees": np.zeros(len(records), np.float32),
-            "shares": np.array([record["shares"] if record["shares"] is not None else [np.nan] * width
-                                for record in records], np.float32).reshape(len(records), width),
-        })
-        if self.index is not None:
-            self.index.add(np.array([record["embedding"] for record in records], np.float32))
+        embeddings = np.array([record["embedding"] for record in records], np.float32)
         for record in records:
             row = len(self.item_ids)
             self.item_ids.append(record["item"])
@@ -436,6 +427,16 @@ class Recommender:
             if record.get("image"):
                 self.images[str(row)] = record["image"]
             self.added.add(row)
+        self.items.append({
+            "embeddings": embeddings, "unit": unit(embeddings),
+            "messages": np.array([record["message"] for record in records], np.float32),
+            "degrees": np.zeros(len(records), np.float32),
+            "shares": np.array([record["shares"] if record["shares"] is not None else [np.nan] * width
+                                for record in records], np.float32).reshape(len(records), width),
+        })
+        if self.index is not None:
+            self.index.add(embeddings)
+        for row, record in enumerate(records, start=self.items.count - len(records)):
             self.item_index[record["item"]] = row
 
     def replay_added_items(self) -> None:

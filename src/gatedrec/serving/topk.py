@@ -80,7 +80,7 @@ class HnswIndex:
             params = self.faiss.SearchParametersHNSW(efSearch=max(self.search_breadth, wanted))
             with self.lock:
                 _, found = self.index.search(query_row, wanted, params=params)
-            found = found[0][found[0] >= 0]
+            found = found[0][(found[0] >= 0) & (found[0] < len(items))]  # rows added after the caller's view
             if n_excluded:
                 found = found[~np.isin(found, excluded)]
             if len(found) >= k or wanted >= len(self):
