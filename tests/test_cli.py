@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -19,7 +21,7 @@ def test_generate_train_evaluate(tmp_path, capsys):
     assert main(["evaluate", "--run", str(run), "--split", "test", "--json", str(out_json)]) == 0
     evaluated = json.loads(out_json.read_text())
     assert evaluated["recall@20"] == pytest.approx(metrics["test"]["recall@20"])
-    assert "recall" in capsys.readouterr().err
+    assert "recall" in capsys.readouterr().out  # results on stdout
 
 
 def test_existing_run_is_not_overwritten_and_resume_continues(tmp_path, small_folder, capsys):
@@ -54,17 +56,47 @@ def test_bad_input_gives_one_clear_error_without_traceback(tmp_path, small_folde
 
 def test_models_lists_the_registry(capsys):
     assert main(["models"]) == 0
-    out = capsys.readouterr().err
+    out = capsys.readouterr().out
     assert "rlmultimodalrec" in out and "lightgcn" in out and "bpr" in out
 
 
-def test_demo_trains_and_reports_the_gate_by_planted_group(tmp_path, capsys, monkeypatch):
-    import gatedrec.cli as cli
+def test_the_command_line_offers_every_registered_model():
+    from gatedrec.models import MODELS
+    from gatedrec.options import MODEL_NAMES
 
-    monkeypatch.setattr(cli, "DEMO_SIZE", {"n_users": 150, "n_items": 200, "n_interactions": 1500,
-                                           "modality_dims": {"visual": 8, "text": 6}})
+    assert tuple(MODELS) == MODEL_NAMES
+
+
+def test_help_imports_no_heavy_library():
+    """The parser is built from light modules: --help must not wait for PyTorch, pandas or matplotlib."""
+    code = ("import sys; from gatedrec.cli import build_parser; build_parser(); "
+            "print(sorted({'torch', 'pandas', 'matplotlib', 'scipy'} & set(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_results_go_to_stdout_and_json_on_request(tmp_path, small_folder, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(small_folder), "--model", "lightgcn", "--epochs", "2", "--out", str(run),
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    metrics = json.loads(captured.out)
+    assert metrics["epochs_run"] == 2 and "test" in metrics and "training lightgcn" in captured.err
+    assert main(["evaluate", "--run", str(run), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["recall@20"] == pytest.approx(metrics["test"]["recall@20"])
+    assert main(["evaluate", "--run", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert "recall" in captured.out and captured.err == ""
+
+
+def test_demo_trains_and_reports_the_gate_by_planted_group(tmp_path, capsys, monkeypatch):
+    import gatedrec.commands.demo as demo
+
+    monkeypatch.setattr(demo, "DEMO_SIZE", {"n_users": 150, "n_items": 200, "n_interactions": 1500,
+                                            "modality_dims": {"visual": 8, "text": 6}})
     assert main(["demo", "--out", str(tmp_path / "demo"), "--epochs", "2", "--quiet"]) == 0
-    err = capsys.readouterr().err
-    assert "mean visual share" in err and "gate=scalar" in err
-    for label in cli.DEMO_RUNS:
-        assert (tmp_path / "demo" / cli.demo_folder(label) / "metrics.json").exists()
+    out = capsys.readouterr().out
+    assert "mean visual share" in out and "gate=scalar" in out
+    for label in demo.DEMO_RUNS:
+        assert (tmp_path / "demo" / demo.demo_folder(label) / "metrics.json").exists()

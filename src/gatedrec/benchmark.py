@@ -22,10 +22,10 @@ from gatedrec.data import Dataset
 from gatedrec.errors import GatedRecError
 from gatedrec.io import write_json
 from gatedrec.models import MODELS, model_class, model_spec
+from gatedrec.options import GRIDS
 from gatedrec.progress import console, progress_bar
 from gatedrec.training import Trainer
 
-GRIDS = ("small", "default")
 SELECTION_METRIC = "recall@20"
 RUN_SUMMARY_KEYS = ("best_epoch", "epochs_run", "train_seconds", "seconds_per_epoch", "eval_seconds_per_pass",
                     "peak_memory_mb", "valid", "test", "modality_shares", "history")

@@ -17,6 +17,7 @@ import pandas as pd
 from gatedrec.data.dataset import SPLITS, Dataset, Modality
 from gatedrec.errors import GatedRecError
 from gatedrec.io import read_yaml
+from gatedrec.options import MISSING_MODES
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,6 @@ DEFAULT_MODALITY_FILES = {"visual": "image_feat.npy", "text": "text_feat.npy"}
 DESCRIPTION_FILE = "dataset.yaml"
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 HEADER_LINES = 1
-MISSING_MODES = ("mask", "mean")
 ITEM_LIST_SEPARATOR = "@"
 
 

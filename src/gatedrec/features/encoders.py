@@ -22,10 +22,9 @@ import torch
 
 from gatedrec.cache import cached_array, content_key
 from gatedrec.errors import GatedRecError
+from gatedrec.options import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from gatedrec.progress import progress_bar
 
-DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
-DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
 ENCODE_CHUNK = 256
 
 

@@ -28,6 +28,7 @@ from gatedrec.data.writer import write_description, write_interactions, write_mo
 from gatedrec.errors import GatedRecError
 from gatedrec.features.encoders import encode_cached, image_encoder, text_encoder
 from gatedrec.io import write_atomic
+from gatedrec.options import DEFAULT_TEXT_FIELDS, SPLIT_NAMES
 from gatedrec.prepare.filtering import KeptInteractions, keep_interactions
 from gatedrec.prepare.images import ImageFetch, ImageReport, download_images, images_in_folder, is_url
 from gatedrec.prepare.raw import (
@@ -35,8 +36,6 @@ from gatedrec.prepare.raw import (
     read_generic_items,
 )
 
-SPLIT_NAMES = ("random-8-1-1", "temporal-8-1-1", "leave-one-out", "cold-items:SHARE")
-DEFAULT_TEXT_FIELDS = ("title", "brand", "categories", "description")
 AMAZON_TEXT_FIELDS = ("title", "brand", "categories", "features", "description")
 MAX_FIELD_CHARS = 2000
 

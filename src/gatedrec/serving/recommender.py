@@ -32,6 +32,7 @@ from gatedrec.errors import GatedRecError
 from gatedrec.models.fusion import FeatureTransform, ModalityFusion
 from gatedrec.models.graph import nearest_columns
 from gatedrec.models.item_graph import rescaled_to_norm
+from gatedrec.options import INDEXES
 from gatedrec.data import Modality
 from gatedrec.serving.artifact import (
     FOLDER, Manifest, load_array, load_document, load_item_info, read_manifest,
@@ -41,7 +42,6 @@ from gatedrec.serving.topk import HnswIndex, top_k, top_k_rows
 log = logging.getLogger(__name__)
 
 ADDED_ITEMS = "added_items.jsonl"  # in the run folder, beside serving/: live additions, one JSON line each
-INDEXES = ("exact", "hnsw")
 MAX_ITEM_ID_LENGTH = 200
 
 

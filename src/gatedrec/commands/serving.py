@@ -3,37 +3,23 @@ table (titles where known) or, with ``--json``, as JSON."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-from rich.console import Console
 from rich.table import Table
 
-from gatedrec.config import RunConfig
-from gatedrec.data import load_data
+from gatedrec.commands.output import print_json, results
+from gatedrec.commands.training import load_best_model
 from gatedrec.errors import GatedRecError
 from gatedrec.progress import console
 from gatedrec.serving.artifact import export_run
 from gatedrec.serving.catalog_info import data_encoders
 from gatedrec.serving.recommender import Recommender
 
-stdout = Console(soft_wrap=True)
-
 
 def export(run: Path, encoders: dict[str, str]) -> Path:
     """Rebuild a finished run's best model from its data folder and write its serving files."""
-    from gatedrec.training import build_model
-
-    best = run / "checkpoints" / "best.pt"
-    if not (run / "config.yaml").exists() or not best.exists():
-        raise GatedRecError(f"'{run}' is not a finished run folder (config.yaml and checkpoints/best.pt are needed)")
-    config = RunConfig.load(run / "config.yaml")
-    config.train.device = "cpu"
-    dataset = load_data(config.data)
-    model = build_model(config, dataset)
-    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
+    config, dataset, model = load_best_model(run)
     return export_run(model, dataset, config.params, config.data.path, run,
                       data_encoders(config.data.path) | encoders)
 
@@ -41,7 +27,7 @@ def export(run: Path, encoders: dict[str, str]) -> Path:
 def export_command(args) -> None:
     encoders = {"text": args.text_encoder, "visual": args.image_encoder}
     folder = export(Path(args.run), {name: value for name, value in encoders.items() if value})
-    console.print(f"wrote {folder}")
+    results.print(f"wrote {folder}")
 
 
 def recommend(args) -> None:
@@ -61,9 +47,9 @@ def recommend(args) -> None:
     if args.json:
         rows = [{"item": item, "score": score, "title": title_of(recommender, item),
                  **({"explanation": asdict(explanations[item])} if args.explain else {})} for item, score in ranked]
-        stdout.print_json(json.dumps({"user": args.user, "items": rows}))
+        print_json({"user": args.user, "items": rows})
         return
-    stdout.print(ranked_table(recommender, ranked, title, explanations))
+    results.print(ranked_table(recommender, ranked, title, explanations))
 
 
 def similar(args) -> None:
@@ -71,9 +57,9 @@ def similar(args) -> None:
     ranked = recommender.similar_items(args.item, args.k)
     if args.json:
         rows = [{"item": item, "cosine": score, "title": title_of(recommender, item)} for item, score in ranked]
-        stdout.print_json(json.dumps({"item": args.item, "items": rows}))
+        print_json({"item": args.item, "items": rows})
         return
-    stdout.print(ranked_table(recommender, ranked, f"items like {args.item} "
+    results.print(ranked_table(recommender, ranked, f"items like {args.item} "
                               f"({title_of(recommender, args.item) or 'no title'})", {}, score_name="cosine"))
 
 

@@ -1,0 +1,12 @@
+"""The choices and defaults the command line offers, kept light (no PyTorch, pandas or plotting) so that
+``gatedrec --help`` answers at once; the modules that act on them import them from here."""
+
+MODEL_NAMES = ("bpr", "lightgcn", "vbpr", "mmgcn", "grcn", "lattice", "freedom", "bm3", "rlmultimodalrec",
+               "content_knn")
+GRIDS = ("small", "default")
+MISSING_MODES = ("mask", "mean")
+SPLIT_NAMES = ("random-8-1-1", "temporal-8-1-1", "leave-one-out", "cold-items:SHARE")
+DEFAULT_TEXT_FIELDS = ("title", "brand", "categories", "description")
+DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
+DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
+INDEXES = ("exact", "hnsw")
