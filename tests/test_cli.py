@@ -58,6 +58,7 @@ def test_models_lists_the_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "rlmultimodalrec" in out and "lightgcn" in out and "bpr" in out
+    assert "training settings" in out and "batch_size" in out and "learning_rate" in out and "> 0" in out
 
 
 def test_the_command_line_offers_every_registered_model():

@@ -59,8 +59,17 @@ def test_negative_id_names_the_line(tmp_path):
 
 def test_item_id_outside_the_feature_matrix(tmp_path):
     rows = GOOD_ROWS + ["1\t5\t0"]
-    with pytest.raises(GatedRecError, match=r"image_feat.npy: has 3 rows but toy.inter uses item ids up to 5"):
+    with pytest.raises(GatedRecError, match=r"image_feat.npy: has 3 rows but toy.inter, line 8, names item 5 "
+                                            r"\(ids go up to 5\)"):
         load_mmrec(write_folder(tmp_path, rows=rows))
+
+
+def test_a_truncated_feature_file_is_named_with_the_fix(tmp_path):
+    folder = write_folder(tmp_path)
+    whole = (folder / "image_feat.npy").read_bytes()
+    (folder / "image_feat.npy").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(GatedRecError, match=r"image_feat.npy: not a complete NumPy .npy array .* write it again"):
+        load_mmrec(folder)
 
 
 def test_feature_row_count_differs_from_item_count(tmp_path):

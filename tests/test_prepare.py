@@ -149,6 +149,21 @@ def test_too_strict_core_is_a_clear_error(tmp_path, capsys):
     assert "lower --min-user / --min-item" in capsys.readouterr().err
 
 
+def test_a_filter_that_keeps_little_is_warned_about_with_the_counts(tmp_path, caplog):
+    reviews, _ = write_amazon_2023(tmp_path)
+    assert main(["prepare", "amazon", "--reviews", str(reviews), "--min-user", "3", "--min-item", "3",
+                 "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    warning = next(record.getMessage() for record in caplog.records if "the filters kept" in record.getMessage())
+    assert "users" in warning and "lower --min-user 3 / --min-item 3 to keep more" in warning
+
+
+def test_generic_given_amazon_reviews_points_to_prepare_amazon(tmp_path, capsys):
+    reviews, _ = write_amazon_2023(tmp_path)
+    assert main(["prepare", "generic", "--interactions", str(reviews), "--out", str(tmp_path / "o")]) == 2
+    assert "JSON lines of Amazon reviews, not a table; read it with 'gatedrec prepare amazon" in \
+        capsys.readouterr().err
+
+
 def test_json_records_reads_python_literals_and_counts_bad_lines(tmp_path):
     path = tmp_path / "mixed.json"
     path.write_text('{"a": 1}\n\n{\'a\': 2}\n[1, 2]\n{oops\n')

@@ -41,6 +41,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def number(kind: type, minimum: float | None = None, maximum: float | None = None, above: bool = False):
+    """An argparse type: ``kind`` (int or float) within the bounds, else a message naming the allowed range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {'an integer' if kind is int else 'a number'}") from None
+        low_ok = minimum is None or (value > minimum if above else value >= minimum)
+        if value != value or not low_ok or (maximum is not None and value > maximum):
+            bounds = [f"{'>' if above else '>='} {minimum:g}"] if minimum is not None else []
+            bounds += [f"<= {maximum:g}"] if maximum is not None else []
+            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {' and '.join(bounds)}")
+        return value
+    return parse
+
+
+COUNT = number(int, 1)
+
+
 def handler(where: str):
     """The function named ``module:function`` under gatedrec.commands, imported now."""
     module, _, function = where.partition(":")
@@ -77,7 +96,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_loading_options(parser: argparse.ArgumentParser) -> None:
     """How train and benchmark read the data: missing modalities, an optional cold-item re-split."""
-    parser.add_argument("--missing", choices=MISSING_MODES, default="mask",
+    parser.add_argument("--missing", choices=MISSING_MODES,
                         help="a missing modality is masked out of the fusion (default) or filled with the mean "
                              "vector (MMRec's preprocessing)")
     parser.add_argument("--split", metavar="cold-items:SHARE[:SEED]",
@@ -87,9 +106,9 @@ def _add_loading_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_generate(commands) -> None:
     parser = commands.add_parser("generate", help="write a generated data set with planted structure")
-    parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--interactions", type=int, default=40000)
+    parser.add_argument("--users", type=number(int, 2), default=2000)
+    parser.add_argument("--items", type=number(int, 10), default=1000)
+    parser.add_argument("--interactions", type=COUNT, default=40000)
     parser.add_argument(
         "--modality", action="append", default=[], metavar="NAME:DIM",
         help="a modality and its dimension (repeatable); default visual:64 and text:32",
@@ -103,7 +122,7 @@ def _add_train(commands) -> None:
     parser = commands.add_parser("train", help="train a model, stop early on valid Recall@20, report test")
     _add_data_options(parser)
     _add_loading_options(parser)
-    parser.add_argument("--model", default="rlmultimodalrec", help=f"one of {', '.join(MODEL_NAMES)}")
+    parser.add_argument("--model", help=f"one of {', '.join(MODEL_NAMES)} (default rlmultimodalrec)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--epochs", type=int, help="at most this many epochs (default 1000)")
@@ -150,7 +169,7 @@ def _add_benchmark(commands) -> None:
 def _add_demo(commands) -> None:
     parser = commands.add_parser("demo", help="generate data, train LightGCN and RLMultimodalRec, show the gate")
     parser.add_argument("--out", default="runs/demo")
-    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--epochs", type=COUNT, default=80)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(handler="demo:demo")
@@ -204,11 +223,13 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     images.add_argument("--download-images", action="store_true", help="download the image URLs of the metadata")
     parser.add_argument("--image-cache", help="where downloaded images are kept (default: images/ in the gatedrec "
                                               "cache, $GATEDREC_CACHE or ~/.cache/gatedrec)")
-    parser.add_argument("--download-workers", type=int, default=8, help="concurrent downloads (default 8)")
-    parser.add_argument("--download-timeout", type=float, default=10.0, help="seconds per request (default 10)")
-    parser.add_argument("--download-retries", type=int, default=2, help="retries of a transient failure (default 2)")
-    parser.add_argument("--min-user", type=int, default=5, help="k-core: interactions per user (default 5)")
-    parser.add_argument("--min-item", type=int, default=5, help="k-core: interactions per item (default 5)")
+    parser.add_argument("--download-workers", type=COUNT, default=8, help="concurrent downloads (default 8)")
+    parser.add_argument("--download-timeout", type=number(float, 0, above=True), default=10.0,
+                        help="seconds per request (default 10)")
+    parser.add_argument("--download-retries", type=number(int, 0), default=2,
+                        help="retries of a transient failure (default 2)")
+    parser.add_argument("--min-user", type=COUNT, default=5, help="k-core: interactions per user (default 5)")
+    parser.add_argument("--min-item", type=COUNT, default=5, help="k-core: interactions per item (default 5)")
     parser.add_argument("--min-rating", type=float, help="keep interactions rated at least this")
     parser.add_argument("--split", default="random-8-1-1",
                         help=f"one of {', '.join(SPLIT_NAMES)} (default random-8-1-1)")
@@ -235,7 +256,7 @@ def _add_serving(commands) -> None:
     who = recommend.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="a known user's raw id")
     who.add_argument("--history", help="comma-separated raw item ids of a user the model never saw")
-    recommend.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    recommend.add_argument("--k", type=COUNT, default=10, help="how many items (default 10)")
     recommend.add_argument("--include-seen", action="store_true", help="keep the user's training items")
     recommend.add_argument("--explain", action="store_true", help="modality shares and the items behind each score")
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -243,13 +264,13 @@ def _add_serving(commands) -> None:
     similar = commands.add_parser("similar", help="the items most similar to an item")
     similar.add_argument("--run", required=True, help="run folder written by 'gatedrec train'")
     similar.add_argument("--item", required=True, help="an item's raw id")
-    similar.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    similar.add_argument("--k", type=COUNT, default=10, help="how many items (default 10)")
     similar.add_argument("--json", action="store_true", help="print JSON instead of a table")
     similar.set_defaults(handler="serving:similar")
     serve = commands.add_parser("serve", help="serve a run over HTTP (JSON API, /metrics, a web page at /)")
     serve.add_argument("--run", required=True, help="run folder written by 'gatedrec train'")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--port", type=number(int, 1, 65535), default=8000, help="port (default 8000)")
     serve.add_argument("--index", choices=INDEXES, default="exact",
                        help="exact top-K (default) or hnsw (approximate; faiss, for large catalogues)")
     serve.set_defaults(handler="serving:serve")

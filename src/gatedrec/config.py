@@ -10,6 +10,7 @@ import yaml
 from gatedrec.errors import GatedRecError
 from gatedrec.io import read_yaml, write_yaml
 from gatedrec.models import default_params
+from gatedrec.settings import check_setting
 
 
 @dataclass
@@ -68,13 +69,15 @@ class RunConfig:
         return cls.from_dict(read_yaml(path), str(path))
 
     def apply(self, overrides: dict) -> None:
-        """Set model parameters or training settings by key, checking names and types."""
+        """Set model parameters or training settings by key, checking names, types and ranges."""
         train_keys = {f.name: f for f in fields(TrainConfig)}
         for key, value in overrides.items():
             if key in self.params:
                 self.params[key] = _coerce(key, value, self.params[key])
+                check_setting(key, self.params[key])
             elif key in train_keys:
                 setattr(self.train, key, _coerce(key, value, getattr(self.train, key)))
+                check_setting(key, getattr(self.train, key))
             else:
                 known = ", ".join(sorted(self.params) + sorted(train_keys))
                 raise GatedRecError(f"unknown config key '{key}' for model '{self.model}'; known keys: {known}")

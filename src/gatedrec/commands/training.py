@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from gatedrec.io import write_json
 from gatedrec.models import MODELS, RecommenderModel, default_params
 from gatedrec.progress import console
 from gatedrec.report import write_reports
+from gatedrec.settings import SETTINGS
 from gatedrec.system import machine
 from gatedrec.training import Trainer, build_model
 
@@ -39,18 +41,26 @@ def parse_modality_files(texts: list[str]) -> dict[str, str] | None:
     return files
 
 
+DEFAULT_MODEL = "rlmultimodalrec"
+DEFAULT_MISSING = "mask"
+
+
 def config_from_args(args) -> RunConfig:
     out = Path(args.out)
     if args.resume:
         config = RunConfig.load(out / "config.yaml") if (out / "config.yaml").exists() else None
         if config is None:
             raise GatedRecError(f"nothing to resume in '{out}': no config.yaml; start the run without --resume")
+        conflicts = resume_conflicts(args, config)
+        if conflicts:
+            raise GatedRecError(f"--resume continues the run in '{out}' as it was configured, but "
+                                f"{'; '.join(conflicts)}; drop those options, or start a new run with another --out")
     else:
         existing = [name for name in RUN_FILES if (out / name).exists()]
         if existing:
             raise GatedRecError(
                 f"'{out}' already holds a run ({existing[0]}); continue it with --resume or pick another --out")
-        config = RunConfig.for_model(args.model)
+        config = RunConfig.for_model(args.model or DEFAULT_MODEL)
         config.data = data_config(args)
     config.apply_assignments(args.set)
     flags = {"seed": args.seed, "epochs": args.epochs, "patience": args.patience, "device": args.device}
@@ -61,7 +71,35 @@ def config_from_args(args) -> RunConfig:
 
 
 def data_config(args) -> DataConfig:
-    return DataConfig(args.data, args.inter, parse_modality_files(args.modality), args.missing, args.split)
+    return DataConfig(args.data, args.inter, parse_modality_files(args.modality), args.missing or DEFAULT_MISSING,
+                      args.split)
+
+
+def resume_conflicts(args, config: RunConfig) -> list[str]:
+    """What the command line asks that differs from the run being resumed: its model, seed, data or model
+    parameters (training settings such as --epochs may change)."""
+    conflicts = []
+    if args.model and args.model != config.model:
+        conflicts.append(f"--model {args.model} differs from the run's model {config.model}")
+    if args.seed is not None and args.seed != config.train.seed:
+        conflicts.append(f"--seed {args.seed} differs from the run's seed {config.train.seed}")
+    asked, run_data = data_config(args), config.data
+    if Path(asked.path).resolve() != Path(run_data.path).resolve():
+        conflicts.append(f"--data {asked.path} differs from the run's data {run_data.path}")
+    for name in ("inter", "modalities", "split"):
+        given, kept = getattr(asked, name), getattr(run_data, name)
+        if given is not None and given != kept:
+            conflicts.append(f"--{name.rstrip('s')} {given} differs from the run's {kept}")
+    if args.missing and args.missing != run_data.missing:
+        conflicts.append(f"--missing {args.missing} differs from the run's {run_data.missing}")
+    for key, value in (parse_assignment(text) for text in args.set):
+        if key in config.params:
+            probe = RunConfig(config.model, dict(config.params))
+            probe.apply({key: value})
+            if probe.params[key] != config.params[key]:
+                kept = config.params[key]
+                conflicts.append(f"--set {key}={value} changes the model parameter (the run has {kept!r})")
+    return conflicts
 
 
 def train(args) -> None:
@@ -160,3 +198,15 @@ def models_command(args) -> None:
         params = ", ".join(f"{key}={value}" for key, value in default_params(name).items())
         table.add_row(name, "yes" if cls.needs_modalities else "no", params)
     results.print(table)
+    results.print(training_settings_table())
+
+
+def training_settings_table() -> Table:
+    """The training settings every model takes (--set KEY=VALUE, or their flags), with defaults and ranges."""
+    table = Table(title="training settings (--set KEY=VALUE)")
+    for column in ("setting", "default", "allowed"):
+        table.add_column(column)
+    defaults = TrainConfig()
+    for setting in fields(TrainConfig):
+        table.add_row(setting.name, str(getattr(defaults, setting.name)), SETTINGS[setting.name].describe())
+    return table

@@ -209,8 +209,10 @@ def _read_feature_file(path: Path) -> np.ndarray:
         raise GatedRecError(f"modality file '{path}' does not exist; check --modality NAME=FILE")
     try:
         features = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as error:
-        raise GatedRecError(f"{path}: not a NumPy .npy array ({error})") from None
+    except (ValueError, EOFError, OSError) as error:
+        raise GatedRecError(
+            f"{path}: not a complete NumPy .npy array ({error}); the file is cut short or of another format: write "
+            "it again with numpy.save (or re-run the gatedrec prepare or features step that made it)") from None
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.number):
         raise GatedRecError(
             f"{path}: expected a 2-D numeric array (items x dim), found shape {features.shape}, {features.dtype}")
@@ -227,8 +229,11 @@ def _read_feature_file(path: Path) -> np.ndarray:
 
 def _check_row_count(path: Path, n_rows: int, n_items: int, inter_path: Path) -> None:
     if n_rows < n_items:
+        items = pd.read_csv(inter_path, sep="\t", usecols=["itemID"])["itemID"].to_numpy()  # as in the file
+        beyond = int(np.flatnonzero(items >= n_rows)[0])
         raise GatedRecError(
-            f"{path}: has {n_rows} rows but {inter_path.name} uses item ids up to {n_items - 1}; "
+            f"{path}: has {n_rows} rows but {inter_path.name}, line {_line_number(beyond)}, names item "
+            f"{items[beyond]} (ids go up to {n_items - 1}); "
             "row i must hold item i's features, so the file needs a row for every item "
             "(or give only some items as FILE@IDS, IDS a TSV whose itemID column lists the rows' items)"
         )

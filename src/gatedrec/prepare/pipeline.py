@@ -9,6 +9,8 @@ failed run leaves an older folder intact.
 
 from __future__ import annotations
 
+import logging
+
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -36,8 +38,14 @@ from gatedrec.prepare.raw import (
     read_generic_items,
 )
 
+log = logging.getLogger(__name__)
+
 AMAZON_TEXT_FIELDS = ("title", "brand", "categories", "features", "description")
 MAX_FIELD_CHARS = 2000
+# below these, prepare warns that the filters left too little
+KEPT_SHARE_WARNING = 0.1
+SMALL_USERS = 100
+SMALL_ITEMS = 50
 
 
 @dataclass
@@ -149,6 +157,7 @@ def prepare(source: RawSource, out: Path, options: PrepareOptions, on_step: Call
     raw, problems = source.interactions()
     on_step(f"filtering {len(raw.users):,} interactions")
     kept = keep_interactions(raw, options.min_user, options.min_item, options.min_rating)
+    warn_if_little_is_kept(raw, kept, options)
     labels = split_labels(kept, options.split, options.seed)
     for code, split in enumerate(SPLITS):
         if not (labels == code).any():
@@ -169,6 +178,19 @@ def prepare(source: RawSource, out: Path, options: PrepareOptions, on_step: Call
         write_item_images(folder, kept.item_ids, contents)
         _move_into_place(folder, out)
     return summary
+
+
+def warn_if_little_is_kept(raw, kept: KeptInteractions, options: PrepareOptions) -> None:
+    """A warning with the counts before and after, and what to relax, when the filters kept less than
+    KEPT_SHARE_WARNING of the interactions or fewer than SMALL_USERS users or SMALL_ITEMS items."""
+    before = (len(np.unique(raw.users)), len(np.unique(raw.items)), len(raw.users))
+    after = (len(kept.user_ids), len(kept.item_ids), len(kept.users))
+    if after[2] >= KEPT_SHARE_WARNING * before[2] and after[0] >= SMALL_USERS and after[1] >= SMALL_ITEMS:
+        return
+    relax = f"--min-user {options.min_user} / --min-item {options.min_item}"
+    relax += f" / --min-rating {options.min_rating:g}" if options.min_rating is not None else ""
+    log.warning("the filters kept %s users, %s items and %s interactions of %s, %s and %s: too little to train "
+                "and evaluate on; lower %s to keep more", *(f"{count:,}" for count in after + before), relax)
 
 
 def write_features(folder: Path, kept: KeptInteractions, contents: dict[str, ItemContent], texts: list[str],

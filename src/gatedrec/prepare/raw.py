@@ -272,6 +272,9 @@ def table_chunks(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
     if not path.is_file():
         raise GatedRecError(f"input file '{path}' does not exist")
     suffixes = [suffix.lower() for suffix in path.suffixes]
+    if looks_like_amazon_reviews(path):
+        raise GatedRecError(f"{path}: JSON lines of Amazon reviews, not a table; read it with 'gatedrec prepare "
+                            "amazon --reviews FILE [--meta FILE]'")
     if ".parquet" in suffixes:
         yield from _parquet_chunks(path, columns)
         return
@@ -285,6 +288,20 @@ def table_chunks(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         kind = "TAB" if separator == "\t" else "comma"
         raise GatedRecError(f"{path}: cannot be read as a {kind}-separated table ({error})") from None
+
+
+def looks_like_amazon_reviews(path: Path) -> bool:
+    """A JSON-lines file (plain or gzipped) whose first record has a reviewer and a product field."""
+    if not any(suffix in (".json", ".jsonl") for suffix in (part.lower() for part in path.suffixes)):
+        return False
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            first = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(field in first for field in ('"reviewerID"', '"user_id"', "'reviewerID'")) and \
+        any(field in first for field in ('"asin"', '"parent_asin"', "'asin'"))
 
 
 def _parquet_chunks(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
