@@ -386,4 +386,5 @@ def test_recommend_and_similar_commands(gated_run, capsys):
     assert len(json.loads(capsys.readouterr().out)["items"]) == 2
     assert main(["recommend", "--run", str(gated_run), "--user", "ghost"]) == 2
     assert "unknown user 'ghost'" in capsys.readouterr().err
-    assert main(["recommend", "--run", str(gated_run), "--user", "0", "--k", "0"]) == 2
+    with pytest.raises(SystemExit):  # argparse: "--k: 0 is out of range"
+        main(["recommend", "--run", str(gated_run), "--user", "0", "--k", "0"])

@@ -66,9 +66,10 @@ def test_an_invalid_training_setting_is_refused(key):
     (["--set", "threads=-1"], "setting 'threads' = -1"),
 ])
 def test_training_flags_out_of_range_stop_before_anything_runs(flags, message, small_folder, tmp_path, capsys):
-    assert main(["train", "--data", str(small_folder), "--model", "lightgcn", *flags, "--out", str(tmp_path / "r")]) == 2
+    out = tmp_path / "r"
+    assert main(["train", "--data", str(small_folder), "--model", "lightgcn", *flags, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "r").exists()
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("argv, message", [

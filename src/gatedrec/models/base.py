@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from gatedrec.data import Dataset
-from gatedrec.errors import GatedRecError
 from gatedrec.models.losses import bpr_loss, l2_per_example
 
 
@@ -39,8 +38,6 @@ class RecommenderModel(nn.Module, ABC):
         self.reg_weight = float(params["reg_weight"])
         # each training negative is the best-scored of this many uniform draws (1 = uniform sampling)
         self.negative_candidates = int(params.get("negative_candidates", 1))
-        if self.negative_candidates < 1:
-            raise GatedRecError(f"negative_candidates must be at least 1, got {self.negative_candidates}")
 
     @abstractmethod
     def forward(self, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:

@@ -122,15 +122,21 @@ class Recommender:
         self.titles, self.images = info.titles, info.images
         self.added: set[int] = set()
         self.items = ItemTable(self.item_columns())
-        self.neighbours = {name: (load_array(run, f"neighbour_{name}"), load_array(run, f"present_{name}"))
-                           for name in manifest.modalities}
         self.warm = load_array(run, "warm")
+        self.candidates = {name: self.neighbour_candidates(name) for name in manifest.modalities}
         self.content_model = load_content_model(run) if manifest.has_content_model else None
         self.lock = threading.Lock()
         self.index = None
         self.replay_added_items()
         if index == "hnsw":
             self.index = HnswIndex(self.items.view["embeddings"])
+
+    def neighbour_candidates(self, name: str) -> tuple[np.ndarray, torch.Tensor]:
+        """The warm items that have modality ``name`` and their unit feature rows: where a new item's
+        neighbours are looked for (taken once: an addition does not copy them)."""
+        present = load_array(self.run, f"present_{name}")
+        rows = np.flatnonzero(present & self.warm)
+        return rows, torch.from_numpy(np.ascontiguousarray(load_array(self.run, f"neighbour_{name}")[rows]))
 
     @classmethod
     def load(cls, run: str | Path, index: str = "exact") -> "Recommender":
@@ -396,14 +402,12 @@ class Recommender:
         has = np.stack([~np.isnan(table).any(axis=1) for table in features.values()], axis=1)
         mix_rows = has * mix / np.maximum((has * mix).sum(axis=1, keepdims=True), 1e-12)
         for index, (name, table) in enumerate(features.items()):
-            neighbour_units, present = self.neighbours[name]
-            candidates = np.flatnonzero(present & self.warm)
+            candidates, candidate_units = self.candidates[name]
             queries = np.flatnonzero(has[:, index])
             k = min(self.manifest.cold_neighbours, len(candidates))
             if k == 0 or len(queries) == 0:
                 continue
-            query_units = torch.from_numpy(unit(table[queries]))
-            nearest = nearest_columns(query_units, torch.from_numpy(neighbour_units[candidates]), k).numpy()
+            nearest = nearest_columns(torch.from_numpy(unit(table[queries])), candidate_units, k).numpy()
             rows = np.repeat(queries, k)
             np.add.at(weights, (rows, candidates[nearest].ravel()), np.repeat(mix_rows[queries, index], k) / k)
         return weights
