@@ -112,3 +112,8 @@ def test_cold_items_are_ranked_from_content(small_folder, tmp_path):
     assert cold_recall["lightgcn"] < 0.17
     assert cold_recall["rlmultimodalrec"] > cold_recall["lightgcn"] + 0.15
     assert cold_recall["content_knn"] > cold_recall["lightgcn"] + 0.15
+
+
+def test_loading_the_text_model_shows_no_bar_of_its_own(capsys):
+    text_encoder().encode(["a red bucket"], quiet=True)
+    assert "Loading weights" not in capsys.readouterr().err

