@@ -132,7 +132,7 @@ class Trainer:
     def __init__(self, config: RunConfig, dataset: Dataset, out_dir: str | Path | None = None, quiet: bool = False):
         self.config, self.dataset = config, dataset
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        configure_torch(config.train.threads)
+        configure_torch(config.train.threads, dataset.train.nnz)
         self.group = join_group(resolve_device(config.train.device))
         self.device = self.group.device
         self.quiet = quiet or not self.group.is_main
