@@ -127,12 +127,10 @@ def markdown(result: dict) -> str:
              "| fold-in / trained R@20 |",
              "|---|---|---|---|---|---|---|"]
     for name, cases in group(result["fold_in"]).items():
-        def cell(part, metric):
-            return spread([case[part][metric] for case in cases])
         ratio = spread([case["ratio_recall@20"] for case in cases], digits=3)
-        lines.append(f"| {name} | {cases[0]['held_out_users']} | {cell('trained', 'recall@20')} | "
-                     f"{cell('folded_in', 'recall@20')} | {cell('trained', 'ndcg@20')} | "
-                     f"{cell('folded_in', 'ndcg@20')} | {ratio} |")
+        lines.append(f"| {name} | {cases[0]['held_out_users']} | {cell(cases, 'trained', 'recall@20')} | "
+                     f"{cell(cases, 'folded_in', 'recall@20')} | {cell(cases, 'trained', 'ndcg@20')} | "
+                     f"{cell(cases, 'folded_in', 'ndcg@20')} | {ratio} |")
     if result.get("new_items"):
         lines += ["", f"New items: {COLD_SPLIT} (the split's seed = the run's seed), each cold item added live from "
                   "its raw features under a new id; test Recall@20 / NDCG@20 on cold items, the copies standing in "
@@ -141,14 +139,16 @@ def markdown(result: dict) -> str:
                   "| added items' share of top-20 slots (of the catalogue) |",
                   "|---|---|---|---|---|---|---|"]
         for name, cases in group(result["new_items"]).items():
-            def cell(part, metric):
-                return spread([case[part][metric] for case in cases])
-            lines.append(f"| {name} | {cases[0]['cold_items']} | {cell('model_cold_rule', 'recall@20')} | "
-                         f"{cell('added_live', 'recall@20')} | {cell('model_cold_rule', 'ndcg@20')} | "
-                         f"{cell('added_live', 'ndcg@20')} | "
+            lines.append(f"| {name} | {cases[0]['cold_items']} | {cell(cases, 'model_cold_rule', 'recall@20')} | "
+                         f"{cell(cases, 'added_live', 'recall@20')} | {cell(cases, 'model_cold_rule', 'ndcg@20')} | "
+                         f"{cell(cases, 'added_live', 'ndcg@20')} | "
                          f"{spread([case['added_share_of_top20'] for case in cases], 3)} "
                          f"({cases[0]['added_share_of_catalogue']:.3f}) |")
     return "\n".join(lines) + "\n"
+
+
+def cell(cases: list[dict], part: str, metric: str) -> str:
+    return spread([case[part][metric] for case in cases])
 
 
 def spread(values: list[float], digits: int = 4) -> str:
