@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_features(commands)
     _add_prepare(commands)
     _add_serving(commands)
+    _add_study(commands)
     models = commands.add_parser("models", help="list the models and their default parameters")
     models.set_defaults(handler="training:models_command")
     return parser
@@ -243,6 +244,16 @@ def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", required=True, help="the data folder to write")
     parser.add_argument("--quiet", action="store_true")
+
+
+def _add_study(commands) -> None:
+    parser = commands.add_parser("study", help="studies of trained runs")
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    gates = kinds.add_parser("gates", help="what a run's gate learned: shares against popularity, feature norms, "
+                                           "categories; the most and least visual items; PNG plots")
+    gates.add_argument("--run", required=True, help="run folder written by 'gatedrec train'")
+    gates.add_argument("--out", required=True, help="folder for results.json, results.md and the plots")
+    gates.set_defaults(handler="studies:gates")
 
 
 def _add_serving(commands) -> None:

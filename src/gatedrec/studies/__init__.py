@@ -1,0 +1,1 @@
+"""Studies of trained models: what the gate learned (gates)."""
