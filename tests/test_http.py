@@ -17,6 +17,7 @@ from schemathesis.checks import not_a_server_error
 
 from browser import browser_paths, headless_chromium
 from raw_samples import draw
+from together import run_together
 from gatedrec.config import RunConfig
 from gatedrec.data import load_data
 from gatedrec.serving import Recommender
@@ -150,12 +151,7 @@ def test_concurrent_adds_and_reads_over_http(server):
                 if answer.status_code != 200 or len(answer.json()["items"]) != 20:
                     failures.append(f"read {number}")
 
-    threads = [threading.Thread(target=adder, args=(worker,)) for worker in range(2)]
-    threads += [threading.Thread(target=reader) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together([(adder, worker) for worker in range(2)] + [(reader,)] * 3)
     assert failures == []
 
 

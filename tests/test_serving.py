@@ -3,7 +3,6 @@ structure, new items by the cold-item rule, persistence, and the run folder's ch
 
 import json
 import shutil
-import threading
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ from gatedrec.serving.artifact import FOLDER, export_run
 from gatedrec.serving.recommender import ItemTable
 from gatedrec.serving.topk import HnswIndex, top_k
 from gatedrec.training import Trainer, build_model
+from together import run_together
 
 
 def train(folder, out, model="rlmultimodalrec", epochs=6, split=None, **overrides):
@@ -266,12 +266,7 @@ def test_concurrent_additions_and_reads(fresh_run, small_folder):
             except Exception as error:  # noqa: BLE001
                 problems.append(repr(error))
 
-    threads = [threading.Thread(target=add, args=(worker,)) for worker in range(3)]
-    threads += [threading.Thread(target=read) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together([(add, worker) for worker in range(3)] + [(read,)] * 3)
     assert problems == []
     assert len(recommender.added) == 45
     lines = (fresh_run / "added_items.jsonl").read_text().splitlines()

@@ -16,7 +16,7 @@ import sys
 from gatedrec import __version__
 from gatedrec.errors import GatedRecError
 from gatedrec.options import (
-    DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, DEFAULT_TEXT_FIELDS, GRIDS, INDEXES, MISSING_MODES, MODEL_NAMES,
+    DEFAULT_IMAGE_ENCODER, DEFAULT_MODEL, DEFAULT_TEXT_ENCODER, DEFAULT_TEXT_FIELDS, GRIDS, INDEXES, MISSING_MODES, MODEL_NAMES,
     SPLIT_NAMES,
 )
 
@@ -123,7 +123,7 @@ def _add_train(commands) -> None:
     parser = commands.add_parser("train", help="train a model, stop early on valid Recall@20, report test")
     _add_data_options(parser)
     _add_loading_options(parser)
-    parser.add_argument("--model", help=f"one of {', '.join(MODEL_NAMES)} (default rlmultimodalrec)")
+    parser.add_argument("--model", help=f"one of {', '.join(MODEL_NAMES)} (default {DEFAULT_MODEL})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--epochs", type=int, help="at most this many epochs (default 1000)")

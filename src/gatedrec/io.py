@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +26,19 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def replace_folder(built: Path, target: Path) -> None:
+    """Swap the finished folder ``built`` in for ``target``; an older ``target`` is removed only once the new one
+    is in place."""
+    if not target.exists():
+        built.rename(target)
+        return
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    target.rename(old)
+    built.rename(target)
+    shutil.rmtree(old)
 
 
 def _umask() -> int:

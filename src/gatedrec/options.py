@@ -1,6 +1,7 @@
 """The choices and defaults the command line offers, kept light (no PyTorch, pandas or plotting) so that
 ``gatedrec --help`` answers at once; the modules that act on them import them from here."""
 
+DEFAULT_MODEL = "rlmultimodalrec"
 MODEL_NAMES = ("bpr", "lightgcn", "vbpr", "mmgcn", "grcn", "lattice", "freedom", "bm3", "rlmultimodalrec",
                "content_knn")
 GRIDS = ("small", "default")

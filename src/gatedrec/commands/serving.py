@@ -45,7 +45,7 @@ def recommend(args) -> None:
     explanations = dict(zip((item for item, _ in ranked), explain([item for item, _ in ranked]))) \
         if args.explain and ranked else {}
     if args.json:
-        rows = [{"item": item, "score": score, "title": title_of(recommender, item),
+        rows = [{"item": item, "score": score, "title": recommender.title_of(item),
                  **({"explanation": asdict(explanations[item])} if args.explain else {})} for item, score in ranked]
         print_json({"user": args.user, "items": rows})
         return
@@ -56,15 +56,11 @@ def similar(args) -> None:
     recommender = Recommender.load(args.run)
     ranked = recommender.similar_items(args.item, args.k)
     if args.json:
-        rows = [{"item": item, "cosine": score, "title": title_of(recommender, item)} for item, score in ranked]
+        rows = [{"item": item, "cosine": score, "title": recommender.title_of(item)} for item, score in ranked]
         print_json({"item": args.item, "items": rows})
         return
     results.print(ranked_table(recommender, ranked, f"items like {args.item} "
-                              f"({title_of(recommender, args.item) or 'no title'})", {}, score_name="cosine"))
-
-
-def title_of(recommender: Recommender, item: str) -> str | None:
-    return recommender.titles.get(str(recommender.item_index[item]))
+                              f"({recommender.title_of(args.item) or 'no title'})", {}, score_name="cosine"))
 
 
 def ranked_table(recommender: Recommender, ranked, title: str, explanations: dict,
@@ -76,12 +72,12 @@ def ranked_table(recommender: Recommender, ranked, title: str, explanations: dic
         table.add_column("shares")
         table.add_column("because you liked (contribution)")
     for rank, (item, score) in enumerate(ranked, start=1):
-        row = [str(rank), item, title_of(recommender, item) or "", f"{score:.4f}"]
+        row = [str(rank), item, recommender.title_of(item) or "", f"{score:.4f}"]
         if explanations:
             explanation = explanations[item]
             shares = explanation.shares or {}
             row.append(", ".join(f"{name} {share:.2f}" for name, share in shares.items()) or "-")
-            row.append("; ".join(f"{title_of(recommender, liked) or liked} ({value:+.4f})"
+            row.append("; ".join(f"{recommender.title_of(liked) or liked} ({value:+.4f})"
                                  for liked, value in explanation.because[:3]))
         table.add_row(*row)
     return table

@@ -17,6 +17,7 @@ from gatedrec.errors import GatedRecError
 from gatedrec.evaluation import METRICS, TOPKS, Evaluator
 from gatedrec.io import write_json
 from gatedrec.models import MODELS, RecommenderModel, default_params
+from gatedrec.options import DEFAULT_MODEL
 from gatedrec.progress import console
 from gatedrec.report import write_reports
 from gatedrec.settings import SETTINGS
@@ -39,10 +40,6 @@ def parse_modality_files(texts: list[str]) -> dict[str, str] | None:
             )
         files[name] = file
     return files
-
-
-DEFAULT_MODEL = "rlmultimodalrec"
-DEFAULT_MISSING = "mask"
 
 
 def config_from_args(args) -> RunConfig:
@@ -71,7 +68,7 @@ def config_from_args(args) -> RunConfig:
 
 
 def data_config(args) -> DataConfig:
-    return DataConfig(args.data, args.inter, parse_modality_files(args.modality), args.missing or DEFAULT_MISSING,
+    return DataConfig(args.data, args.inter, parse_modality_files(args.modality), args.missing or DataConfig.missing,
                       args.split)
 
 

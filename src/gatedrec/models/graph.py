@@ -374,9 +374,10 @@ def knn_item_graph(features: np.ndarray, present: np.ndarray, k: int, candidates
     return sp.csr_matrix((weights, (sources, neighbours.ravel())), shape=(n_items,) * 2)
 
 
-def unit_rows(features: np.ndarray, rows: np.ndarray) -> torch.Tensor:
-    """The rows of ``features``, scaled to unit length."""
-    unit = torch.from_numpy(np.ascontiguousarray(features[rows], dtype=np.float32))
+def unit_rows(features: np.ndarray, rows: np.ndarray | None = None) -> torch.Tensor:
+    """The rows ``rows`` of ``features`` (all when None), scaled to unit length."""
+    selected = np.array(features, dtype=np.float32) if rows is None else features[rows]  # a copy of its own, writable
+    unit = torch.from_numpy(np.ascontiguousarray(selected, dtype=np.float32))
     return unit / unit.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
 

@@ -71,13 +71,19 @@ def cached_knn_graph(modality: Modality, k: int, candidates: np.ndarray | None =
 def mixed_graph(modalities: dict[str, Modality], graphs: list[sp.csr_matrix], text_weight: float) -> sp.csr_matrix:
     """Σ_m w_m S_m with each item's weights renormalised over the modalities it has: an item without an
     image takes all its neighbours from its text graph (masked, as in the gate), rows still sum to one."""
-    weights = np.array(fixed_weights(list(modalities), text_weight))
-    presence = np.stack([m.present for m in modalities.values()], axis=1).astype(np.float64)
-    row_total = presence @ weights
-    row_weights = np.divide(presence * weights, row_total[:, None], out=np.zeros_like(presence),
-                            where=row_total[:, None] > 0)
+    presence = np.stack([m.present for m in modalities.values()], axis=1)
+    row_weights = per_item_mix(presence, fixed_weights(list(modalities), text_weight))
     parts = [sp.diags(row_weights[:, index].astype(np.float32)) @ graph for index, graph in enumerate(graphs)]
     return sum(parts[1:], parts[0]).tocsr()
+
+
+def per_item_mix(presence: np.ndarray, weights: list[float]) -> np.ndarray:
+    """(items, modalities) each item's modality weights renormalised over the modalities it has (zero for an
+    item with none)."""
+    presence = presence.astype(np.float64)
+    row_total = presence @ np.array(weights)
+    return np.divide(presence * np.array(weights), row_total[:, None], out=np.zeros_like(presence),
+                     where=row_total[:, None] > 0)
 
 
 def warm_neighbour_graph(modalities: dict[str, Modality], warm: np.ndarray, k: int,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from gatedrec.data.splitting import (
 from gatedrec.data.writer import write_description, write_interactions, write_modality
 from gatedrec.errors import GatedRecError
 from gatedrec.features.encoders import encode_cached, image_encoder, text_encoder
-from gatedrec.io import write_atomic
+from gatedrec.io import replace_folder, write_atomic
 from gatedrec.options import DEFAULT_TEXT_FIELDS, SPLIT_NAMES
 from gatedrec.prepare.filtering import KeptInteractions, keep_interactions
 from gatedrec.prepare.images import ImageFetch, ImageReport, download_images, images_in_folder, is_url
@@ -176,7 +175,7 @@ def prepare(source: RawSource, out: Path, options: PrepareOptions, on_step: Call
         summary = write_folder(folder, kept, labels, texts, modalities, coverage, problems, image_report, source,
                                options)
         write_item_images(folder, kept.item_ids, contents)
-        _move_into_place(folder, out)
+        replace_folder(folder, out)
     return summary
 
 
@@ -298,15 +297,3 @@ def _check_out(out: Path) -> None:
             "'prepared' entry); pick a new or empty folder"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-
-
-def _move_into_place(built: Path, out: Path) -> None:
-    """Swap the finished folder in; the older one is removed only once the new one is in place."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        built.rename(out)
-        shutil.rmtree(old)
-    else:
-        built.rename(out)

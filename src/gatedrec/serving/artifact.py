@@ -36,7 +36,7 @@ import torch
 from gatedrec import __version__
 from gatedrec.data import Dataset
 from gatedrec.errors import GatedRecError
-from gatedrec.io import save_npy
+from gatedrec.io import replace_folder, save_npy
 from gatedrec.models.base import RecommenderModel
 from gatedrec.models.graph import normalized_user_rows, unit_rows
 from gatedrec.models.item_graph import fixed_weights
@@ -93,7 +93,7 @@ def export_run(model: RecommenderModel, dataset: Dataset, params: dict, data_fol
     if shares:
         arrays["item_shares"] = np.stack([shares[name] for name in dataset.modalities], axis=1).astype(np.float32)
     for name, modality in dataset.modalities.items():
-        arrays[f"neighbour_{name}"] = unit_rows(modality.features, np.arange(dataset.n_items)).numpy()
+        arrays[f"neighbour_{name}"] = unit_rows(modality.features).numpy()
         arrays[f"present_{name}"] = modality.present
     fusion = getattr(model, "fusion", None)
     names = list(dataset.modalities)
@@ -157,18 +157,6 @@ def write_folder(target: Path, manifest: Manifest, arrays: dict[str, np.ndarray]
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return target
-
-
-def replace_folder(built: Path, target: Path) -> None:
-    """Swap ``built`` in for ``target``; the old folder is removed only once the new one is in place."""
-    if not target.exists():
-        built.rename(target)
-        return
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    target.rename(old)
-    built.rename(target)
-    shutil.rmtree(old)
 
 
 def file_record(path: Path) -> dict:

@@ -30,8 +30,8 @@ import torch
 
 from gatedrec.errors import GatedRecError
 from gatedrec.models.fusion import FeatureTransform, ModalityFusion
-from gatedrec.models.graph import nearest_columns
-from gatedrec.models.item_graph import rescaled_to_norm
+from gatedrec.models.graph import nearest_columns, unit_rows
+from gatedrec.models.item_graph import per_item_mix, rescaled_to_norm
 from gatedrec.options import INDEXES
 from gatedrec.data import Modality
 from gatedrec.serving.artifact import (
@@ -124,6 +124,7 @@ class Recommender:
         self.items = ItemTable(self.item_columns())
         self.warm = load_array(run, "warm")
         self.candidates = {name: self.neighbour_candidates(name) for name in manifest.modalities}
+        self.trained_norms = self.base_norms()
         self.content_model = load_content_model(run) if manifest.has_content_model else None
         self.lock = threading.Lock()
         self.index = None
@@ -138,6 +139,11 @@ class Recommender:
         rows = np.flatnonzero(present & self.warm)
         return rows, torch.from_numpy(np.ascontiguousarray(load_array(self.run, f"neighbour_{name}")[rows]))
 
+    def base_norms(self) -> np.ndarray:
+        """(trained items, 1) the norms of the trained items' final embeddings: what a new item's neighbours'
+        mean is stretched to (taken once: they never change)."""
+        return np.linalg.norm(self.items.view["embeddings"][: len(self.warm)], axis=1, keepdims=True)
+
     @classmethod
     def load(cls, run: str | Path, index: str = "exact") -> "Recommender":
         """The recommender of a run folder written by ``gatedrec train`` (or ``gatedrec export``); the data
@@ -150,7 +156,8 @@ class Recommender:
         names = list(self.manifest.modalities)
         shares = (load_array(self.run, "item_shares") if (self.run / FOLDER / "item_shares.npy").exists()
                   else np.full((len(embeddings), len(names)), np.nan, np.float32))
-        return {"embeddings": embeddings, "unit": unit(embeddings), "messages": load_array(self.run, "item_messages"),
+        return {"embeddings": embeddings, "unit": unit_rows(embeddings).numpy(),
+                "messages": load_array(self.run, "item_messages"),
                 "degrees": load_array(self.run, "item_degrees"), "shares": shares}
 
     # ---- lookups ---------------------------------------------------------------------------------------
@@ -177,6 +184,9 @@ class Recommender:
 
     def seen(self, user_row: int) -> np.ndarray:
         return self.train_indices[self.train_indptr[user_row] : self.train_indptr[user_row + 1]]
+
+    def title_of(self, item: str) -> str | None:
+        return self.titles.get(str(self.item_row(item)))
 
     def item_details(self, item: str) -> dict:
         row = self.item_row(item)
@@ -325,7 +335,7 @@ class Recommender:
         base = len(self.warm)
         embeddings, messages = view["embeddings"][:base], view["messages"][:base]
         mean = torch.from_numpy(weights @ embeddings)
-        norm = torch.from_numpy(weights @ np.linalg.norm(embeddings, axis=1, keepdims=True))
+        norm = torch.from_numpy(weights @ self.trained_norms)
         placed = rescaled_to_norm(mean, norm, self.manifest.cold_scale).numpy()
         shares = self.content_shares(features)
         return [
@@ -398,16 +408,15 @@ class Recommender:
         modalities the item has."""
         n_new, base = len(next(iter(features.values()))), len(self.warm)
         weights = np.zeros((n_new, base), np.float32)
-        mix = np.array(self.manifest.neighbour_weights, np.float32)
         has = np.stack([~np.isnan(table).any(axis=1) for table in features.values()], axis=1)
-        mix_rows = has * mix / np.maximum((has * mix).sum(axis=1, keepdims=True), 1e-12)
+        mix_rows = per_item_mix(has, self.manifest.neighbour_weights)
         for index, (name, table) in enumerate(features.items()):
             candidates, candidate_units = self.candidates[name]
             queries = np.flatnonzero(has[:, index])
             k = min(self.manifest.cold_neighbours, len(candidates))
             if k == 0 or len(queries) == 0:
                 continue
-            nearest = nearest_columns(torch.from_numpy(unit(table[queries])), candidate_units, k).numpy()
+            nearest = nearest_columns(unit_rows(table, queries), candidate_units, k).numpy()
             rows = np.repeat(queries, k)
             np.add.at(weights, (rows, candidates[nearest].ravel()), np.repeat(mix_rows[queries, index], k) / k)
         return weights
@@ -432,7 +441,7 @@ class Recommender:
                 self.images[str(row)] = record["image"]
             self.added.add(row)
         self.items.append({
-            "embeddings": embeddings, "unit": unit(embeddings),
+            "embeddings": embeddings, "unit": unit_rows(embeddings).numpy(),
             "messages": np.array([record["message"] for record in records], np.float32),
             "degrees": np.zeros(len(records), np.float32),
             "shares": np.array([record["shares"] if record["shares"] is not None else [np.nan] * width
@@ -474,10 +483,6 @@ def checked_k(k: int) -> int:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise GatedRecError(f"k = {k!r}: ask for at least one item (an integer of 1 or more)")
     return int(k)
-
-
-def unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def encode_inputs(name: str, encoder_name: str, inputs: list) -> np.ndarray:

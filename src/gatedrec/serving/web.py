@@ -177,7 +177,7 @@ def scored(recommender: Recommender, ranked: list[tuple[str, float]], explain_al
 
 
 def explained(recommender: Recommender, explanation: Explanation) -> dict:
-    because = [{"item": item, "title": recommender.titles.get(str(recommender.item_index[item])),
+    because = [{"item": item, "title": recommender.title_of(item),
                 "contribution": contribution} for item, contribution in explanation.because]
     return {"shares": explanation.shares, "because": because, "own": explanation.own}
 

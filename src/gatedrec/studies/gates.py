@@ -49,19 +49,18 @@ def study_gates(run: Path, out: Path) -> dict:
         "extremes": extremes(shares[:, 0], item_ids, titles, first),
     }
     data = data_folder(run)
+    norms = feature_norms(data) if data is not None else {}
     if data is not None:
-        result |= content_views(data, shares[:, 0], names)
+        result |= content_views(data, shares[:, 0], norms)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", result)
     write_text_atomic(out / "results.md", markdown(result))
     plot_distribution(out / "shares.png", shares, names)
     plot_against(out / "share_vs_popularity.png", np.log1p(degrees), shares[:, 0],
                  "training interactions (log(1 + count))", f"{first} share")
-    if data is not None:
-        norms = feature_norms(data)
-        if first in norms:
-            plot_against(out / "share_vs_feature_norm.png", norms[first], shares[:, 0], f"{first} feature norm",
-                         f"{first} share")
+    if first in norms:
+        plot_against(out / "share_vs_feature_norm.png", norms[first], shares[:, 0], f"{first} feature norm",
+                     f"{first} share")
     return result
 
 
@@ -102,18 +101,19 @@ def extremes(share: np.ndarray, item_ids: list[str], titles: dict[str, str], nam
 
 
 def feature_norms(folder: Path) -> dict[str, np.ndarray]:
-    dataset = load_mmrec(folder)
+    """Each modality's raw feature norm per item (NaN where the item lacks it); none where the folder does not
+    load."""
+    try:
+        dataset = load_mmrec(folder)
+    except GatedRecError:
+        return {}
     return {name: np.where(modality.present, np.linalg.norm(modality.features, axis=1), np.nan)
             for name, modality in dataset.modalities.items()}
 
 
-def content_views(folder: Path, share: np.ndarray, names: list[str]) -> dict:
+def content_views(folder: Path, share: np.ndarray, norms: dict[str, np.ndarray]) -> dict:
     """Correlations with the feature norms, and the mean share by text category and by planted group."""
     views = {}
-    try:
-        norms = feature_norms(folder)
-    except GatedRecError:
-        norms = {}
     views["feature_norms"] = {name: rank_correlation(share[~np.isnan(norm)], norm[~np.isnan(norm)])
                               for name, norm in norms.items() if len(norm) == len(share)}
     categories = text_categories(folder / "item_text.tsv", len(share))
