@@ -168,7 +168,7 @@ def markdown(results: list[dict]) -> str:
                      f"{result['epochs'] + 1} epochs: ours {recall['ours']:.4f}, MMRec {recall['mmrec']:.4f}.")
     return (
         "\n".join(notes) + f"\n\nMachine: {machine()}.\n\n"
-        "| model | data | part | ours s | MMRec s | ours / MMRec | MMRec s, REFERENCE.md's machine "
+        "| model | data | part | ours s | MMRec s | ours / MMRec | MMRec s, reference machine "
         "| this machine / that one (MMRec) |\n"
         "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )

@@ -313,7 +313,7 @@ def main() -> None:
     results = [combine(case_rounds) for case_rounds in zip(*rounds)]
     intro = (f"Medians of {args.epochs} epochs and {args.evals} evaluation passes per case, then the median over "
              f"{args.repeats} rounds over all cases (each case in a fresh process); MMRec's figures from "
-             f"../shared/REFERENCE.md, measured on its own machine (benchmarks/beside_mmrec.py times MMRec itself "
+             f"its reference run, measured on that run's own machine (benchmarks/beside_mmrec.py times MMRec itself "
              f"beside ours on this one). Machine: {machine()}.\n\n")
     text = intro + markdown(results) + "\n" + ratios(rounds) + "\n" + interleaved_markdown(side_by_side)
     save_report("speed", {"machine": machine(), "results": results, "interleaved": side_by_side}, "# Speed\n\n" + text)
