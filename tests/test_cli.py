@@ -98,6 +98,6 @@ def test_demo_trains_and_reports_the_gate_by_planted_group(tmp_path, capsys, mon
                                             "modality_dims": {"visual": 8, "text": 6}})
     assert main(["demo", "--out", str(tmp_path / "demo"), "--epochs", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "mean visual share" in out and "gate=scalar" in out
+    assert "mean visual share" in out and "rlmultimodalrec" in out
     for label in demo.DEMO_RUNS:
         assert (tmp_path / "demo" / demo.demo_folder(label) / "metrics.json").exists()

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from gatedrec.data import Modality
@@ -37,11 +38,20 @@ def test_two_modality_gate_is_a_sigmoid_of_an_affine_map():
     torch.testing.assert_close(fusion.weights(projected)[:, 0], torch.sigmoid(logits))
 
 
+def interactions(n_users=5, n_items=6):
+    rng = np.random.default_rng(1)
+    return sp.csr_matrix((rng.random((n_users, n_items)) < 0.5).astype(np.float32))
+
+
 @pytest.mark.parametrize("gate", ["element", "scalar"])
 @pytest.mark.parametrize("dim", [4, 2])  # 5- and 3-d features: both narrower than 2 dim, then only the text
-def test_two_modality_gate_backward_gives_autograds_gradients(gate, dim):
-    fusion = ModalityFusion(modalities(), dim=dim, fusion="gate", gate=gate, feature_norm="l2")
+@pytest.mark.parametrize("agreement", [False, True])
+def test_two_modality_gate_backward_gives_autograds_gradients(gate, dim, agreement):
+    fusion = ModalityFusion(modalities(), dim=dim, fusion="gate", gate=gate, feature_norm="l2",
+                            interactions=interactions() if agreement else None)
     upstream = torch.randn(6, dim, generator=torch.Generator().manual_seed(0))
+    if agreement:
+        torch.nn.init.normal_(fusion.agreement_gate.weight)  # zero at the start: give the offset something to do
 
     def gradients(content):
         fusion.zero_grad()
@@ -50,7 +60,9 @@ def test_two_modality_gate_backward_gives_autograds_gradients(gate, dim):
 
     by_hand, by_autograd = gradients(fusion()), gradients(fusion.fused()[0])
     assert set(by_hand) == {"projections.0.weight", "projections.0.bias", "projections.1.weight",
-                            "projections.1.bias", "gate.weight", "gate.bias"}
+                            "projections.1.bias", "gate.weight", "gate.bias"} | ({"agreement_gate.weight"} if agreement
+                                                                                 else set())
+    torch.testing.assert_close(fusion(), fusion.fused()[0])
     for name, grad in by_autograd.items():
         torch.testing.assert_close(by_hand[name], grad, msg=name)
 
@@ -91,6 +103,35 @@ def test_transposed_feature_copies_are_kept_only_once_a_pass_records_gradients()
     trained = fusion()
     assert "transposed" in fusion.copies
     torch.testing.assert_close(evaluated, trained.detach())
+
+
+def test_agreement_moves_the_gate_of_the_items_whose_modality_contradicts_their_interactions():
+    """Items bought together share a cluster; the visual features of half the items are random: their visual
+    agreement is lower, and a positive agreement weight lowers their visual share."""
+    rng = np.random.default_rng(0)
+    n_items, n_clusters = 200, 10
+    cluster = np.arange(n_items) % n_clusters
+    centres = rng.standard_normal((n_clusters, 16))
+    visual = centres[cluster] + 0.3 * rng.standard_normal((n_items, 16))
+    corrupted = rng.random(n_items) < 0.5
+    visual[corrupted] = rng.standard_normal((corrupted.sum(), 16)) * visual.std(axis=0) + visual.mean(axis=0)
+    users = np.repeat(np.arange(300), 6)
+    items = (rng.integers(0, n_clusters, 300)[:, None] + n_clusters * rng.integers(0, n_items // n_clusters,
+                                                                                     (300, 6))).ravel()
+    bought = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)), shape=(300, n_items))
+    text = centres[cluster] + 0.3 * rng.standard_normal((n_items, 16))
+    present = np.ones(n_items, dtype=bool)
+    features = {"visual": Modality(visual.astype(np.float32), present), "text": Modality(text.astype(np.float32),
+                                                                                         present)}
+    fusion = ModalityFusion(features, dim=4, fusion="gate", gate="scalar", feature_norm="l2", interactions=bought)
+    agreement = fusion.agreement.numpy()
+    assert agreement[corrupted, 0].mean() < agreement[~corrupted, 0].mean() - 1.0
+    assert abs(agreement[:, 1].mean()) < 1e-5 and abs(agreement[:, 1].std() - 1) < 1e-3  # standardised
+    with torch.no_grad():
+        fusion.agreement_gate.weight.fill_(0.0)
+        fusion.agreement_gate.weight[0, 0] = 2.0
+    visual_share = fusion.modality_shares()["visual"]
+    assert visual_share[corrupted].mean() < visual_share[~corrupted].mean() - 0.2
 
 
 def test_scalar_gate_has_one_weight_per_modality():

@@ -17,7 +17,7 @@ from gatedrec import __version__
 from gatedrec.errors import GatedRecError
 from gatedrec.options import (
     DEFAULT_IMAGE_ENCODER, DEFAULT_MODEL, DEFAULT_TEXT_ENCODER, DEFAULT_TEXT_FIELDS, GRIDS, INDEXES, MISSING_MODES,
-    MODEL_NAMES, SPLIT_NAMES,
+    MISSING_PROTOCOLS, MISSING_STUDY_MODELS, MODEL_NAMES, NOISE_STUDY_MODELS, SPLIT_NAMES,
 )
 
 
@@ -58,6 +58,18 @@ def number(kind: type, minimum: float | None = None, maximum: float | None = Non
 
 
 COUNT = number(int, 1)
+
+
+def shares_list(text: str) -> list[float]:
+    """Comma-separated shares in (0, 1]."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(0 < value <= 1 for value in values):
+        raise argparse.ArgumentTypeError(f"'{text}' must be comma-separated shares above 0 and at most 1, "
+                                         "e.g. 0.25,0.5,1")
+    return values
 
 
 def handler(where: str):
@@ -254,6 +266,42 @@ def _add_study(commands) -> None:
     gates.add_argument("--run", required=True, help="run folder written by 'gatedrec train'")
     gates.add_argument("--out", required=True, help="folder for results.json, results.md and the plots")
     gates.set_defaults(handler="studies:gates")
+    missing = kinds.add_parser("missing", help="models trained with modalities taken away from items (DGMRec's "
+                                               "protocol or a sweep), scored overall and by item group")
+    _add_robustness_options(missing, MISSING_STUDY_MODELS)
+    missing.add_argument("--protocol", choices=MISSING_PROTOCOLS, default="dgmrec",
+                         help="dgmrec (default): two thirds of the items lose the text, the image or both, stratified "
+                              "by popularity; sweep: --shares of the items lose --modality")
+    missing.add_argument("--shares", type=shares_list, default="0.2,0.4,0.6,0.8",
+                         help="sweep: shares of the items without the modality (default 0.2,0.4,0.6,0.8)")
+    missing.set_defaults(handler="studies:missing")
+    noise = kinds.add_parser("noise", help="models trained with one modality corrupted for a share of the items; "
+                                           "the gate's shares of corrupted and clean items")
+    _add_robustness_options(noise, NOISE_STUDY_MODELS)
+    noise.add_argument("--shares", type=shares_list, default="0.5,1",
+                       help="shares of the items corrupted (default 0.5,1)")
+    noise.add_argument("--levels", default="1,replace",
+                       help="Gaussian noise in the features' standard deviations, or 'replace' (random vectors of "
+                            "the features' mean and covariance); default 1,replace; the clean run is always included")
+    noise.set_defaults(handler="studies:noise")
+
+
+def _add_robustness_options(parser: argparse.ArgumentParser, models: str) -> None:
+    parser.add_argument("--data", required=True, help="folder in MMRec layout (<name>.inter + feature .npy files)")
+    parser.add_argument("--inter", help="interaction file, when the folder holds several")
+    parser.add_argument("--features", action="append", default=[], metavar="NAME=FILE[@IDS]",
+                        help="a modality feature file (repeatable), as train's --modality")
+    parser.add_argument("--modality", help="the modality taken away or corrupted (default: visual, else the first)")
+    parser.add_argument("--models", default=models,
+                        help="comma-separated name[:key=value...], missing=mask|mean|zero among the keys "
+                             f"(default {models})")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--corruption-seed", type=number(int, 0), default=0,
+                        help="seed of the masks and the noise (the same for every model and seed)")
+    parser.add_argument("--jobs", type=number(int, 0), default=0,
+                        help="runs at a time (default 0: one per core on small data sets, else one)")
+    parser.add_argument("--out", required=True, help="folder for results.json/md/csv, the plots and the runs "
+                                                     "(a study resumes from it)")
 
 
 def _add_serving(commands) -> None:

@@ -72,7 +72,7 @@ SETTINGS: dict[str, Allowed] = {
     "negative_candidates": at_least(1), "knn_k": at_least(1), "cold_neighbours": at_least(1),
     "item_knn_k": at_least(0), "max_feature_dim": at_least(0),
     "fusion": Allowed(choices=FUSIONS, pattern=r".+-only", pattern_help="<modality>-only"),
-    "gate": Allowed(choices=GATES),
+    "gate": Allowed(choices=GATES), "gate_agreement": Allowed(),
     "placement": Allowed(choices=PLACEMENTS),
     "feature_norm": Allowed(choices=FEATURE_NORMS),
     "content_precision": Allowed(choices=("auto", *PRECISIONS)),

@@ -18,14 +18,7 @@ from gatedrec.training import Trainer
 # batches give each epoch enough steps to learn within a short run.
 DEMO_BATCH_SIZE = 512
 DEMO_SIZE = {"n_users": 1500, "n_items": 2000, "n_interactions": 20000, "modality_dims": {"visual": 64, "text": 48}}
-# The default weight decays (chosen on the real data sets' validation) shrink projections and gate until
-# every item gets the same gate; the demo lightens them so that the gate can show what it learns.
-DEMO_LIGHT_DECAY = {"content_weight_decay": 1e-4, "gate_weight_decay": 1e-4}
-DEMO_RUNS = {
-    "lightgcn": ("lightgcn", {}),
-    "rlmultimodalrec:light-decay": ("rlmultimodalrec", DEMO_LIGHT_DECAY),
-    "rlmultimodalrec:gate=scalar,light-decay": ("rlmultimodalrec", {"gate": "scalar", **DEMO_LIGHT_DECAY}),
-}
+DEMO_RUNS = {"lightgcn": ("lightgcn", {}), "rlmultimodalrec": ("rlmultimodalrec", {})}  # both with their defaults
 
 
 def demo(args) -> None:

@@ -6,11 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
 from gatedrec.data import Modality
 from gatedrec.errors import GatedRecError
+from gatedrec.models.reliability import agreement_table
 from gatedrec.system import native_bfloat16
 
 FUSIONS = ("gate", "concat", "mean", "sum", "none")
@@ -107,14 +109,17 @@ class ModalityFusion(nn.Module):
 
     gate: w_i = softmax over modalities of the logits (W_g [p_i^1 || ... || p_i^M] + b_g, 0), per dimension
     (element) or one per modality (scalar); for two modalities this is g_i = sigmoid(W_g [p_i^1 || p_i^2] + b_g).
-    A modality an item lacks is masked out of the softmax. mean / sum / <name>-only use fixed weights over
-    the present modalities; concat mixes the concatenation with one linear layer. When some items lack a
-    modality, a learned offset per modality is added to the content of the items that lack it.
+    A modality an item lacks is masked out of the softmax. With ``interactions`` (the training matrix) the
+    gate also reads each item's agreement a_i^m of every modality with its users' other items
+    (gatedrec.models.reliability): the logits gain W_a a_i, so the gate can turn from a modality that
+    contradicts the item's interactions. mean / sum / <name>-only use fixed weights over the present
+    modalities; concat mixes the concatenation with one linear layer. When some items lack a modality, a
+    learned offset per modality is added to the content of the items that lack it.
     """
 
     def __init__(
         self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str,
-        max_feature_dim: int = 0, precision: str = "float32",
+        max_feature_dim: int = 0, precision: str = "float32", interactions: sp.csr_matrix | None = None,
     ):
         super().__init__()
         self.names = list(modalities)
@@ -139,12 +144,22 @@ class ModalityFusion(nn.Module):
         if fusion == "gate" and n_modalities > 1:
             # the last modality's logit is fixed at 0: for two modalities g = sigmoid(W_g [p^1 || p^2] + b_g)
             self.gate = nn.Linear(n_modalities * dim, (n_modalities - 1) * (dim if gate == "element" else 1))
+            if interactions is not None:
+                agreement = agreement_table(interactions, [table.numpy() for table in self.feature_tables()], presence)
+                self.register_buffer("agreement", torch.from_numpy(agreement))
+                self.agreement_gate = nn.Linear(n_modalities, self.gate.out_features, bias=False)
+                nn.init.zeros_(self.agreement_gate.weight)
         if fusion == "concat":
             self.mix = nn.Linear(n_modalities * dim, dim)
         if not self.all_present:
             # masked out of the fusion, a missing modality still says something (which items lack an
             # image is not random): one learned offset per modality marks its absence
             self.absent = nn.Parameter(torch.zeros(n_modalities, dim))
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        """The gate's weights (its own and the agreements'), which take the gate's weight decay."""
+        modules = [getattr(self, name) for name in ("gate", "agreement_gate") if hasattr(self, name)]
+        return [parameter for module in modules for parameter in module.parameters()]
 
     def projections_of_features(self, rows: torch.Tensor | None = None) -> list[torch.Tensor]:
         """W_m x^m + b_m of the items ``rows`` (all when None), one (items, dim) table per modality."""
@@ -215,12 +230,24 @@ class ModalityFusion(nn.Module):
     def weights(self, projected: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """(items, modalities, dim or 1) fusion weights over the present modalities of the projected items
         ``rows`` (all when None)."""
-        return self.weights_given(projected, self.presence(rows), self.all_present)
+        return self.weights_given(projected, self.presence(rows), self.all_present, self.logit_offset(rows))
 
-    def weights_given(self, projected: torch.Tensor, presence: torch.Tensor, all_present: bool) -> torch.Tensor:
+    def logit_offset(self, rows: torch.Tensor | None = None) -> torch.Tensor | None:
+        """W_a a_i, what the items' agreements add to the gate's logits (None without them)."""
+        if not hasattr(self, "agreement_gate"):
+            return None
+        agreement = self.agreement if rows is None else self.agreement.index_select(0, rows)
+        return self.agreement_gate(agreement)
+
+    def weights_given(self, projected: torch.Tensor, presence: torch.Tensor, all_present: bool,
+                      offset: torch.Tensor | None = None) -> torch.Tensor:
+        """Fusion weights; ``offset``: what is added to the gate's logits (W_a a_i), None for nothing."""
         present = presence.unsqueeze(-1).to(projected.dtype)
         if self.fusion == "gate" and hasattr(self, "gate"):
-            free_logits = self.gate(projected.flatten(1)).view(projected.shape[0], len(self.names) - 1, -1)
+            free_logits = self.gate(projected.flatten(1))
+            if offset is not None:
+                free_logits = free_logits + offset
+            free_logits = free_logits.view(projected.shape[0], len(self.names) - 1, -1)
             logits = torch.cat([free_logits, torch.zeros_like(free_logits[:, :1])], dim=1)
             if all_present:
                 return torch.softmax(logits, dim=1)
@@ -239,7 +266,7 @@ class ModalityFusion(nn.Module):
         if self.fusion == "gate" and self.all_present and len(self.names) == 2:
             (first, second), gate = self.projections, self.gate
             parameters = (first.weight, first.bias, second.weight, second.bias, gate.weight, gate.bias)
-            return _TwoModalityGate.apply(*parameters, self.product_tables(rows))
+            return _TwoModalityGate.apply(*parameters, self.logit_offset(rows), self.product_tables(rows))
         with self.products_in_precision():
             return self.fused(rows)[0].float()
 
@@ -252,14 +279,16 @@ class ModalityFusion(nn.Module):
     def fused(self, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Content vectors (items, dim) of the items ``rows`` (all when None) and their fusion weights (None
         for concat)."""
-        return self.fuse(self.projections_of_features(rows), self.presence(rows), self.all_present)
+        return self.fuse(self.projections_of_features(rows), self.presence(rows), self.all_present,
+                         self.logit_offset(rows))
 
-    def fuse(self, projections: list[torch.Tensor], presence: torch.Tensor,
-             all_present: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def fuse(self, projections: list[torch.Tensor], presence: torch.Tensor, all_present: bool,
+             offset: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Content vectors and fusion weights of items from their projections W_m x^m + b_m and ``presence``
-        (items, modalities); ``all_present``: every item has every modality (masking is skipped)."""
+        (items, modalities); ``all_present``: every item has every modality (masking is skipped); ``offset``:
+        what the items' agreements add to the gate's logits (None for new items: their agreement is unknown)."""
         projected = self.stacked(projections, presence, all_present)
-        weights = None if self.fusion == "concat" else self.weights_given(projected, presence, all_present)
+        weights = None if self.fusion == "concat" else self.weights_given(projected, presence, all_present, offset)
         content = self.mix(projected.flatten(1)) if weights is None else (weights * projected).sum(dim=1)
         if hasattr(self, "absent"):
             content = content + (~presence).to(content.dtype) @ self.absent
@@ -287,9 +316,10 @@ class ModalityFusion(nn.Module):
 
     @torch.no_grad()
     def modality_shares(self) -> dict[str, np.ndarray]:
-        """Each item's mean weight per modality: the share of the item's content that comes from it."""
-        with self.products_in_precision():
-            _, weights = self.fused()
+        """Each item's mean weight per modality: the share of the item's content that comes from it (in float32
+        whatever the products' precision: an explanation's shares sum to one, and a new item's are the same)."""
+        projections = [projection(table) for table, projection in zip(self.feature_tables(), self.projections)]
+        _, weights = self.fuse(projections, self.presence(), self.all_present, self.logit_offset())
         if weights is None:
             return {}
         shares = weights.float().mean(dim=-1).cpu().numpy()
@@ -297,7 +327,8 @@ class ModalityFusion(nn.Module):
 
 
 class _TwoModalityGate(torch.autograd.Function):
-    """c = p^2 + g ⊙ (p^1 - p^2), g = sigmoid(W_g [p^1 || p^2] + b_g), p^m = X_m W_m^T + b_m, with the
+    """c = p^2 + g ⊙ (p^1 - p^2), g = sigmoid(W_g [p^1 || p^2] + b_g + o), p^m = X_m W_m^T + b_m (o: the items'
+    logit offset from their agreements, or None), with the
     products in the feature tables' number type and the rest in float32, and the backward written by hand.
     For h^1 = dc ⊙ g, h^2 = dc - h^1 and l = dc ⊙ (p^1 - p^2) ⊙ g ⊙ (1 - g) (summed over dimensions for a
     scalar gate), with W_g^m the block of W_g that reads p^m: dp^m = h^m + l W_g^m, dW_m = dp^m^T X_m,
@@ -306,7 +337,7 @@ class _TwoModalityGate(torch.autograd.Function):
     per modality, X̃ = [X | 1], from ModalityFusion.product_tables)."""
 
     @staticmethod
-    def forward(ctx, first_weight, first_bias, second_weight, second_bias, gate_weight, gate_bias, tables):
+    def forward(ctx, first_weight, first_bias, second_weight, second_bias, gate_weight, gate_bias, offset, tables):
         (first_table, first_transpose), (second_table, second_transpose) = tables
         dtype = first_table.dtype
         weights_with_bias = (with_bias(first_weight, first_bias), with_bias(second_weight, second_bias))
@@ -315,14 +346,15 @@ class _TwoModalityGate(torch.autograd.Function):
         dim = first_weight.shape[0]
         gate_blocks = gate_weight.to(dtype).t().split(dim)
         # the logits as two products into one buffer: no item-sized [p^1 || p^2], and faster here than its one product
-        logits = torch.addmm(gate_bias.to(dtype), first, gate_blocks[0]).addmm_(second, gate_blocks[1])
-        gate = logits.float().sigmoid_()
+        logits = torch.addmm(gate_bias.to(dtype), first, gate_blocks[0]).addmm_(second, gate_blocks[1]).float()
+        gate = (logits if offset is None else logits.add_(offset)).sigmoid_()
         transposes = (first_transpose, second_transpose)
         needs_projections = not all(_takes_feature_route(transpose, dim) for transpose in transposes)
         difference = first.float().sub(second) if needs_projections else first.float().sub_(second)
         projections = (first, second) if needs_projections else (None, None)
         ctx.save_for_backward(gate, difference, *projections, *weights_with_bias, gate_weight)
         ctx.transposes = transposes
+        ctx.has_offset = offset is not None
         return torch.addcmul(second, gate, difference)  # in float32, as gate and difference are
 
     @staticmethod
@@ -350,7 +382,7 @@ class _TwoModalityGate(torch.autograd.Function):
             grads += [grad_with_bias[:-1].t(), grad_with_bias[-1]]
             gate_grads.append(gate_grad)
         logits_sum = logits_sums[0] if logits_sums else grad_logits.sum(dim=0)
-        return *grads, torch.cat(gate_grads, dim=1), logits_sum, None
+        return *grads, torch.cat(gate_grads, dim=1), logits_sum, grad_logits if ctx.has_offset else None, None
 
 
 def with_bias(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -58,6 +58,7 @@ class RLMultimodalRec(LightGCN):
             self.fusion = ModalityFusion(
                 dataset.modalities, int(params["embedding_size"]), params["fusion"], params["gate"],
                 params["feature_norm"], int(params["max_feature_dim"]), params["content_precision"],
+                dataset.train if params["gate_agreement"] else None,
             )
         elif self.placement == "content-only":
             raise GatedRecError("placement 'content-only' needs content; pick a fusion other than 'none'")
@@ -194,7 +195,7 @@ class RLMultimodalRec(LightGCN):
         graph_groups = self.item_graph.parameter_groups() if self.item_graph is not None else []
         if self.fusion is None:
             return [{"params": embeddings}, *graph_groups]
-        gate = list(self.fusion.gate.parameters()) if hasattr(self.fusion, "gate") else []
+        gate = self.fusion.gate_parameters()
         gate_ids = {id(parameter) for parameter in gate}
         projections = [parameter for parameter in self.fusion.parameters() if id(parameter) not in gate_ids]
         groups = [

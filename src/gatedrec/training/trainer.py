@@ -61,7 +61,7 @@ def build_optimizer(model: RecommenderModel, learning_rate: float) -> torch.opti
     updates them in one call (each call costs about as much as updating a few hundred thousand numbers)."""
     merged: dict[tuple, dict] = {}
     for group in model.parameter_groups():
-        settings = {key: value for key, value in group.items() if key not in ("params", "lr_scale")}
+        settings = {"weight_decay": 0.0} | {key: value for key, value in group.items() if key not in ("params", "lr_scale")}
         settings["lr"] = learning_rate * group.get("lr_scale", 1.0)
         key = tuple(sorted(settings.items()))
         merged.setdefault(key, {**settings, "params": []})["params"] += list(group["params"])
