@@ -381,3 +381,17 @@ def test_fresh_rows_written_in_place_give_index_copys_values_and_gradients(with_
     torch.testing.assert_close(kept[rows], fresh.detach(), rtol=0, atol=0)  # kept for the next step
     if not with_base:
         assert written.data_ptr() != kept.data_ptr()  # a later step's write must not change this step's table
+
+
+def test_the_default_gate_gives_items_different_shares(small_generated):
+    """With a weight decay on the gate (1e-2, the default until 2026-12-08) every item got the same share;
+    the default gate (no decay, the modalities' agreement with the interactions as input) differs by item."""
+    shares = {}
+    for label, overrides in (("default", {}), ("decayed", {"gate_weight_decay": 1e-2, "gate_agreement": False})):
+        config = config_for("rlmultimodalrec", epochs=15)
+        config.apply(overrides)
+        trainer = Trainer(config, small_generated.dataset, quiet=True)
+        trainer.fit()
+        shares[label] = trainer.model.explain()["visual"]
+    assert shares["default"].std() > 0.01
+    assert shares["decayed"].std() < 0.25 * shares["default"].std()

@@ -112,7 +112,7 @@ class ModalityFusion(nn.Module):
     A modality an item lacks is masked out of the softmax. With ``interactions`` (the training matrix) the
     gate also reads each item's agreement a_i^m of every modality with its users' other items
     (gatedrec.models.reliability): the logits gain W_a a_i, so the gate can turn from a modality that
-    contradicts the item's interactions. mean / sum / <name>-only use fixed weights over the present
+    contradicts the item's interactions; W_a starts at ``agreement_prior`` times a_m - a_last per free logit. mean / sum / <name>-only use fixed weights over the present
     modalities; concat mixes the concatenation with one linear layer. When some items lack a modality, a
     learned offset per modality is added to the content of the items that lack it.
     """
@@ -120,6 +120,7 @@ class ModalityFusion(nn.Module):
     def __init__(
         self, modalities: dict[str, Modality], dim: int, fusion: str, gate: str, feature_norm: str,
         max_feature_dim: int = 0, precision: str = "float32", interactions: sp.csr_matrix | None = None,
+        agreement_prior: float = 0.0,
     ):
         super().__init__()
         self.names = list(modalities)
@@ -148,7 +149,8 @@ class ModalityFusion(nn.Module):
                 agreement = agreement_table(interactions, [table.numpy() for table in self.feature_tables()], presence)
                 self.register_buffer("agreement", torch.from_numpy(agreement))
                 self.agreement_gate = nn.Linear(n_modalities, self.gate.out_features, bias=False)
-                nn.init.zeros_(self.agreement_gate.weight)
+                with torch.no_grad():
+                    self.agreement_gate.weight.copy_(agreement_prior * prior_weights(n_modalities, dim, gate))
         if fusion == "concat":
             self.mix = nn.Linear(n_modalities * dim, dim)
         if not self.all_present:
@@ -324,6 +326,17 @@ class ModalityFusion(nn.Module):
             return {}
         shares = weights.float().mean(dim=-1).cpu().numpy()
         return {name: shares[:, index] for index, name in enumerate(self.names)}
+
+
+def prior_weights(n_modalities: int, dim: int, gate: str) -> torch.Tensor:
+    """W_a's starting point for a prior of 1: modality m's free logit (its logit less the last modality's, which is
+    fixed at 0) starts at a_m - a_last, so at the start the more agreeing modality weighs more."""
+    per_modality = dim if gate == "element" else 1
+    weights = torch.zeros((n_modalities - 1) * per_modality, n_modalities)
+    for index in range(n_modalities - 1):
+        rows = slice(index * per_modality, (index + 1) * per_modality)
+        weights[rows, index], weights[rows, -1] = 1.0, -1.0
+    return weights
 
 
 class _TwoModalityGate(torch.autograd.Function):

@@ -7,6 +7,12 @@ is e_i^id + c_i (placement "ego"), or c_i alone ("content-only"), or c_i is adde
 batch's ego embeddings, weight decay on projections and gate. The gate is the explanation: mean(g_i) is
 item i's visual share.
 
+The gate's reliability input (ours, on by default: gate_agreement): the gate's logits also get W_a a_i, with
+a_i^m each modality's agreement with the item's interactions (the cosine between its features and the mean
+features of the items its users also bought; gatedrec.models.reliability), W_a starting at agreement_prior
+times a_m - a_last. The default gate is scalar, without weight decay: with the paper's element gate at weight
+decay 1e-2 every item got the same share.
+
 Ours, on by default (item_knn_k > 0; 0 turns it off): a frozen content item-item graph S (each modality's
 cosine kNN graph of the raw features, mixed 0.9 text + 0.1 the rest, or a learned mix) adds S^L e_i^(0)
 to the final item embeddings, so items with similar content share what their interactions taught them
@@ -58,7 +64,7 @@ class RLMultimodalRec(LightGCN):
             self.fusion = ModalityFusion(
                 dataset.modalities, int(params["embedding_size"]), params["fusion"], params["gate"],
                 params["feature_norm"], int(params["max_feature_dim"]), params["content_precision"],
-                dataset.train if params["gate_agreement"] else None,
+                dataset.train if params["gate_agreement"] else None, float(params["agreement_prior"]),
             )
         elif self.placement == "content-only":
             raise GatedRecError("placement 'content-only' needs content; pick a fusion other than 'none'")
@@ -66,6 +72,7 @@ class RLMultimodalRec(LightGCN):
         self.gate_weight_decay = float(params["gate_weight_decay"])
         self.content_loss_weight = float(params["content_loss_weight"])
         self.content_lr_scale = float(params["content_lr_scale"])
+        self.gate_lr_scale = float(params["gate_lr_scale"])
         self.item_graph = None
         if int(params["item_knn_k"]) > 0:
             self.item_graph = ContentItemGraph(
@@ -204,7 +211,8 @@ class RLMultimodalRec(LightGCN):
             {"params": projections, "weight_decay": self.content_weight_decay, "lr_scale": self.content_lr_scale},
         ]
         if gate:
-            groups.append({"params": gate, "weight_decay": self.gate_weight_decay, "lr_scale": self.content_lr_scale})
+            groups.append({"params": gate, "weight_decay": self.gate_weight_decay,
+                           "lr_scale": self.content_lr_scale * self.gate_lr_scale})
         return groups
 
     @torch.no_grad()
