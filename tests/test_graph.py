@@ -239,3 +239,29 @@ def test_distinct_ids_are_torch_uniques_with_where_each_id_lies(n_ids):
     torch.testing.assert_close(rows, expected_rows)
     torch.testing.assert_close(where, expected_where)
     torch.testing.assert_close(rows[where], ids)
+
+
+def test_agreement_mix_takes_an_items_neighbours_from_the_modality_that_agrees_with_its_buyers():
+    """Items bought in pairs of the same cluster; the text of the first half is random. With the agreement mix,
+    those items take most of their neighbours from their image graph, the others from their text graph."""
+    rng = np.random.default_rng(0)
+    n_items = 80
+    cluster = np.arange(n_items) % 8
+    centres = rng.standard_normal((8, 6))
+    visual = (centres[cluster] + 0.1 * rng.standard_normal((n_items, 6))).astype(np.float32)
+    text = (centres[cluster] + 0.1 * rng.standard_normal((n_items, 6))).astype(np.float32)
+    random_text = np.arange(n_items) < n_items // 2
+    text[random_text] = rng.standard_normal((random_text.sum(), 6)).astype(np.float32)
+    users = np.repeat(np.arange(400), 2)
+    first = rng.integers(0, n_items, 400)
+    items = np.stack([first, (first + 8 * rng.integers(1, 10, 400)) % n_items], axis=1).ravel()
+    bought = sp.csr_matrix((np.ones(800, dtype=np.float32), (users, items)), shape=(400, n_items))
+    present = np.ones(n_items, dtype=bool)
+    modalities = {"visual": Modality(visual, present), "text": Modality(text, present)}
+    graphs = {mix: ContentItemGraph(modalities, k=3, layers=1, mix=mix, text_weight=0.5, interactions=bought,
+                                    agreement_prior=2.0) for mix in ("fixed", "agreement")}
+    probe = torch.eye(n_items)
+    same_cluster = torch.from_numpy((cluster[:, None] == cluster[None, :]).astype(np.float32))
+    share = {mix: (graph(probe) * same_cluster).sum(dim=1).numpy() for mix, graph in graphs.items()}
+    assert share["agreement"][random_text].mean() > share["fixed"][random_text].mean() + 0.08
+    np.testing.assert_allclose(graphs["agreement"](probe).sum(dim=1).numpy(), 1.0, rtol=1e-5)  # rows sum to one

@@ -2,8 +2,10 @@
 taught them: h = S^L x with S = Σ_m w_m S_m over the modalities' kNN graphs S_m (as in FREEDOM).
 
 The mixture weights w are fixed (the modality named ``text`` weighs ``text_weight``, the others share
-the rest; FREEDOM uses 0.9 text) or learned (ours: w = softmax of one logit per modality, trained with
-the model, so the data decide which modality's neighbours to trust).
+the rest; FREEDOM uses 0.9 text), learned (ours: w = softmax of one logit per modality, trained with
+the model, so the data decide which modality's neighbours to trust) or per item by agreement (ours: item i's
+fixed weights times exp(prior a_i^m), renormalised, with a_i^m its modality's agreement with its interactions,
+gatedrec.models.reliability: an item whose text contradicts its buyers takes its neighbours from its image).
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from gatedrec.cache import cached_sparse, content_key
 from gatedrec.data import Modality
 from gatedrec.errors import GatedRecError
 from gatedrec.models.graph import SparseOperator, knn_item_graph, repeated_spmm_rows, spmm, spmm_rows
+from gatedrec.models.reliability import modality_agreement
 
-MIXES = ("fixed", "learned")
+MIXES = ("fixed", "learned", "agreement")
 KNN_GRAPH_VERSION = "cosine, self included, rows sum to one"
 LOGIT_LR_SCALE = 10.0  # one logit per modality: at the embeddings' rate it would barely move in a run
 
 
 class ContentItemGraph(nn.Module):
     def __init__(self, modalities: dict[str, Modality], k: int, layers: int, mix: str, text_weight: float,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", interactions: sp.csr_matrix | None = None,
+                 agreement_prior: float = 0.0):
         super().__init__()
         if mix not in MIXES:
             raise GatedRecError(f"item_graph_mix '{mix}' is unknown; choose one of {', '.join(MIXES)}")
@@ -36,7 +40,9 @@ class ContentItemGraph(nn.Module):
             self.logits = nn.Parameter(torch.zeros(len(graphs)))
             self.operators = [SparseOperator(graph, device, symmetric=False) for graph in graphs]
         else:  # one product with the mixed graph instead of one per modality
-            self.operators = [SparseOperator(mixed_graph(modalities, graphs, text_weight), device, symmetric=False)]
+            trust = agreement_trust(modalities, interactions, agreement_prior) if mix == "agreement" else None
+            self.operators = [SparseOperator(mixed_graph(modalities, graphs, text_weight, trust), device,
+                                             symmetric=False)]
 
     def weights(self) -> torch.Tensor:
         """The modality graphs' weights in the mix (learned ones only: a fixed mix is one graph)."""
@@ -68,11 +74,21 @@ def cached_knn_graph(modality: Modality, k: int, candidates: np.ndarray | None =
                          lambda: knn_item_graph(modality.features, modality.present, k, candidates, queries))
 
 
-def mixed_graph(modalities: dict[str, Modality], graphs: list[sp.csr_matrix], text_weight: float) -> sp.csr_matrix:
+def agreement_trust(modalities: dict[str, Modality], interactions: sp.csr_matrix, prior: float) -> np.ndarray:
+    """(items, modalities) exp(prior a_i^m): how much more than its fixed weight each item trusts each modality."""
+    agreement = np.stack([modality_agreement(interactions, m.features, m.present) for m in modalities.values()],
+                         axis=1)
+    return np.exp(prior * agreement)
+
+
+def mixed_graph(modalities: dict[str, Modality], graphs: list[sp.csr_matrix], text_weight: float,
+                trust: np.ndarray | None = None) -> sp.csr_matrix:
     """Σ_m w_m S_m with each item's weights renormalised over the modalities it has: an item without an
-    image takes all its neighbours from its text graph (masked, as in the gate), rows still sum to one."""
+    image takes all its neighbours from its text graph (masked, as in the gate), rows still sum to one.
+    ``trust`` (items, modalities), when given, multiplies each item's weights before the renormalisation."""
     presence = np.stack([m.present for m in modalities.values()], axis=1)
-    row_weights = per_item_mix(presence, fixed_weights(list(modalities), text_weight))
+    weighted = presence * trust if trust is not None else presence
+    row_weights = per_item_mix(weighted, fixed_weights(list(modalities), text_weight))
     parts = [sp.diags(row_weights[:, index].astype(np.float32)) @ graph for index, graph in enumerate(graphs)]
     return sum(parts[1:], parts[0]).tocsr()
 
@@ -80,7 +96,7 @@ def mixed_graph(modalities: dict[str, Modality], graphs: list[sp.csr_matrix], te
 def per_item_mix(presence: np.ndarray, weights: list[float]) -> np.ndarray:
     """(items, modalities) each item's modality weights renormalised over the modalities it has (zero for an
     item with none)."""
-    presence = presence.astype(np.float64)
+    presence = presence.astype(np.float64)  # or any non-negative per-item factors, zero where absent
     row_total = presence @ np.array(weights)
     return np.divide(presence * np.array(weights), row_total[:, None], out=np.zeros_like(presence),
                      where=row_total[:, None] > 0)

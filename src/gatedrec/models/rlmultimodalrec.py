@@ -77,7 +77,8 @@ class RLMultimodalRec(LightGCN):
         if int(params["item_knn_k"]) > 0:
             self.item_graph = ContentItemGraph(
                 dataset.modalities, int(params["item_knn_k"]), int(params["item_graph_layers"]),
-                params["item_graph_mix"], float(params["text_graph_weight"]), device,
+                params["item_graph_mix"], float(params["text_graph_weight"]), device, dataset.train,
+                float(params["agreement_prior"]),
             )
         self.item_graph_on = params["item_graph_on"]
         self.content_updates = params["content_updates"]
