@@ -5,7 +5,7 @@ resumes), and each study's tables copied into docs/robustness.md.
     python benchmarks/robustness.py [--only noise-sci-text,missing-sci] [--report-only]
 
 amazon-scientific-full has no text feature: its text is encoded from item_text.tsv with the offline MiniLM
-(the same folder benchmarks/content.py builds). About 70 minutes on 2 cores for all six.
+(the same folder benchmarks/content.py builds). About 80 minutes on 2 cores for all seven.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ STUDIES = {  # name: the study's command line, less --out
     "noise-lastfm": ["noise", "--data", str(SHARED_DATA / "lastfm-2k-multimodal"), *LASTFM_FEATURES,
                      "--modality", "audio", "--shares", "0.5", "--models",
                      f"rlmultimodalrec,rlmultimodalrec:{PRIOR_0},rlmultimodalrec:fusion=mean,freedom,vbpr,lightgcn"],
+    "missing-lastfm": ["missing", "--data", str(SHARED_DATA / "lastfm-2k-multimodal"), *LASTFM_FEATURES, "--models",
+                       "rlmultimodalrec,rlmultimodalrec:missing=mean,rlmultimodalrec:fusion=mean,freedom:missing=mean,"
+                       "vbpr:missing=mean,lightgcn"],
     "missing-full": ["missing", "--data", str(FULL_DATA), "--protocol", "sweep", "--modality", "text", "--shares",
                      "0.8", "--models", "rlmultimodalrec,rlmultimodalrec:missing=mean,freedom:missing=mean,lightgcn"],
 }

@@ -151,5 +151,5 @@ def plot_lines(path: Path, rows: list[dict], x_axis: str, value, label: str) -> 
             axis.set_xlabel("share of items without the modality")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     return save_figure(figure, path)
