@@ -125,3 +125,5 @@ def test_a_study_names_what_to_fix(folder, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["study", "noise", "--data", str(folder), "--shares", "1.5", "--out", str(tmp_path)])
     assert "at most 1" in capsys.readouterr().err
+    assert main(["study", "missing", "--data", str(folder), "--features", "visual", "--out", str(tmp_path)]) == 2
+    assert "--features 'visual' must look like NAME=FILE" in capsys.readouterr().err

@@ -56,7 +56,7 @@ def noise(args) -> None:
 
 
 def study_data(args) -> tuple[DataConfig, Dataset]:
-    data = DataConfig(str(Path(args.data).resolve()), args.inter, parse_modality_files(args.features))
+    data = DataConfig(str(Path(args.data).resolve()), args.inter, parse_modality_files(args.features, "--features"))
     dataset = load_data(data)
     if not dataset.modalities:
         raise GatedRecError(f"'{args.data}' has no item features to take away or corrupt; name them with "

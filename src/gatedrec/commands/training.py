@@ -27,7 +27,8 @@ from gatedrec.training import Trainer, build_model
 RUN_FILES = ("metrics.json", "checkpoints/last.pt")
 
 
-def parse_modality_files(texts: list[str]) -> dict[str, str] | None:
+def parse_modality_files(texts: list[str], flag: str = "--modality") -> dict[str, str] | None:
+    """``flag``'s NAME=FILE[@IDS] values as {name: file}; None when there are none."""
     if not texts:
         return None
     files = {}
@@ -35,7 +36,7 @@ def parse_modality_files(texts: list[str]) -> dict[str, str] | None:
         name, sep, file = text.partition("=")
         if not sep or not name or not file:
             raise GatedRecError(
-                f"--modality '{text}' must look like NAME=FILE or NAME=FILE@IDS, "
+                f"{flag} '{text}' must look like NAME=FILE or NAME=FILE@IDS, "
                 "e.g. visual=image_feat.npy@image_items.tsv"
             )
         files[name] = file

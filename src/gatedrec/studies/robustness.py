@@ -145,7 +145,8 @@ def run_task(task: Task) -> dict:
     metrics = trainer.fit()
     test_items = np.zeros(dataset.n_items, dtype=bool)
     test_items[dataset.test.indices] = True
-    by_group = {name: trainer.evaluator.evaluate(trainer.model, "test", items)
+    tables = trainer.model.embeddings()  # once for every group: each is a mask on the same ranking
+    by_group = {name: trainer.evaluator.evaluate_embeddings(*tables, "test", items)
                 for name, items in groups.items() if (items & test_items).any()}
     shares = trainer.model.explain() if config.params.get("fusion") == "gate" else {}
     record = {
